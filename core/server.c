@@ -1,0 +1,278 @@
+/* server.c: lws context, routes, timer tick, signals. */
+#include "server.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "conn.h"
+#include "fanout.h"
+#include "log.h"
+#include "room.h"
+#include "srooms.h"
+
+#define TICK_MS 100
+
+struct server {
+    const struct config *cfg;
+    struct lws_context *ctx;
+    struct room_registry *rooms;
+    struct conn_table *conns;
+    lws_sorted_usec_list_t tick;
+    char static_root[PATH_MAX];
+    int has_static;
+};
+
+/* The signal flag is one of the two process globals STYLE.md allows. */
+static volatile sig_atomic_t server_interrupted;
+static struct lws_context *server_signal_ctx;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct server *s = lws_container_of(sul, struct server, tick);
+    conn_table_tick(s->conns, mono_ms());
+    lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_MS * LWS_US_PER_MS);
+}
+
+static const char *mime_for(const char *path)
+{
+    static const struct {
+        const char *ext, *mime;
+    } map[] = {{".html", "text/html; charset=utf-8"},
+               {".js", "text/javascript; charset=utf-8"},
+               {".mjs", "text/javascript; charset=utf-8"},
+               {".css", "text/css; charset=utf-8"},
+               {".json", "application/json"},
+               {".map", "application/json"},
+               {".svg", "image/svg+xml"},
+               {".png", "image/png"},
+               {".ico", "image/x-icon"},
+               {".txt", "text/plain; charset=utf-8"},
+               {".wasm", "application/wasm"}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(dot, map[i].ext) == 0)
+            return map[i].mime;
+    return "application/octet-stream";
+}
+
+/* Serve a file under --static. Returns the lws callback result. */
+static int serve_static(struct server *s, struct lws *wsi, struct conn_pss *pss, const char *uri)
+{
+    char want[PATH_MAX], real[PATH_MAX];
+    if (!s->has_static || strstr(uri, "..") || uri[0] != '/')
+        return conn_http_respond(wsi, pss, 404, "not found");
+    size_t ulen = strlen(uri);
+    int n = snprintf(want, sizeof want, "%s%s%s", s->static_root, uri,
+                     uri[ulen - 1] == '/' ? "index.html" : "");
+    if (n < 0 || (size_t)n >= sizeof want || !realpath(want, real))
+        return conn_http_respond(wsi, pss, 404, "not found");
+    size_t rlen = strlen(s->static_root);
+    if (strncmp(real, s->static_root, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))
+        return conn_http_respond(wsi, pss, 404, "not found");
+    int rc = lws_serve_http_file(wsi, real, mime_for(real), NULL, 0);
+    if (rc < 0 || (rc > 0 && lws_http_transaction_completed(wsi)))
+        return -1;
+    return 0;
+}
+
+static int serve_stats(struct server *s, struct lws *wsi, struct conn_pss *pss)
+{
+    char body[512];
+    struct fanout *f = conn_table_fanout(s->conns);
+    snprintf(body, sizeof body,
+             "{\"connections\":%u,\"rooms\":%zu,\"sessionsRemembered\":%zu,"
+             "\"framesFanned\":%llu,\"deliveries\":%llu}",
+             conn_table_count(s->conns), room_count(s->rooms),
+             srooms_sessions(conn_table_srooms(s->conns)), fanout_frames(f),
+             fanout_deliveries(f));
+    return conn_http_respond(wsi, pss, 200, body);
+}
+
+static int is_eio_path(const char *uri)
+{
+    return strncmp(uri, "/socket.io/", 11) == 0 || strcmp(uri, "/socket.io") == 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct server *s = lws_context_user(lws_get_context(wsi));
+    struct conn_pss *pss = user;
+    if (!s)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP: {
+        const char *uri = in;
+        if (is_eio_path(uri))
+            return conn_http_request(s->conns, wsi, pss, uri);
+        memset(pss, 0, sizeof *pss);
+        if (strcmp(uri, "/luckysync/stats") == 0)
+            return serve_stats(s, wsi, pss);
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+            return conn_http_respond(wsi, pss, 405, "method not allowed");
+        return serve_static(s, wsi, pss, uri);
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+        return conn_http_body(s->conns, wsi, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return conn_http_body_done(s->conns, wsi, pss);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return conn_http_writeable(s->conns, wsi, pss);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (pss)
+            conn_http_closed(s->conns, wsi, pss);
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[256];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || !is_eio_path(uri))
+            return 1;
+        return conn_ws_filter(s->conns, wsi);
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        return conn_ws_established(s->conns, wsi, pss);
+    case LWS_CALLBACK_RECEIVE:
+        return conn_ws_receive(s->conns, wsi, pss, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return conn_ws_writeable(s->conns, wsi, pss);
+    case LWS_CALLBACK_CLOSED:
+        conn_ws_closed(s->conns, wsi, pss);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+    char esc[512];
+    size_t n = strlen(line);
+    char trimmed[512];
+    snprintf(trimmed, sizeof trimmed, "%.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
+    log_write(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "libwebsockets", "\"line\":\"%s\"",
+              log_escape(trimmed, esc, sizeof esc));
+}
+
+static const struct lws_protocols protocols[] = {
+    {
+        .name = "luckysync",
+        .callback = callback,
+        .per_session_data_size = sizeof(struct conn_pss),
+        .rx_buffer_size = 256,
+        .tx_packet_size = 65536,
+    },
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+struct server *server_new(const struct config *cfg)
+{
+    struct server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cfg = cfg;
+    if (cfg->static_dir) {
+        if (!realpath(cfg->static_dir, s->static_root)) {
+            LOG_E("static folder not found", "\"path\":\"%s\"", cfg->static_dir);
+            goto fail;
+        }
+        s->has_static = 1;
+    }
+    s->rooms = room_registry_new();
+    s->conns = s->rooms ? conn_table_new(cfg, s->rooms, mono_ms()) : NULL;
+    if (!s->conns)
+        goto fail;
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = cfg->host;
+    info.protocols = protocols;
+    info.user = s;
+    info.gid = (gid_t)-1;
+    info.uid = (uid_t)-1;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_pool = 256;
+    info.max_http_header_data = 4096;
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 20;
+    info.fd_limit_per_thread = cfg->max_connections + 256;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        LOG_E("cannot start", "\"host\":\"%s\",\"port\":%d", cfg->host, cfg->port);
+        goto fail;
+    }
+    conn_table_set_context(s->conns, s->ctx);
+    lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_MS * LWS_US_PER_MS);
+    return s;
+fail:
+    server_free(s);
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    server_interrupted = 1;
+    if (server_signal_ctx)
+        lws_cancel_service(server_signal_ctx);
+}
+
+int server_run(struct server *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    server_signal_ctx = s->ctx;
+    LOG_I("listening", "\"host\":\"%s\",\"port\":%d,\"maxConnections\":%u", s->cfg->host,
+          s->cfg->port, s->cfg->max_connections);
+    while (!server_interrupted) {
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+    }
+    LOG_I("stopping", "\"connections\":%u", conn_table_count(s->conns));
+    server_signal_ctx = NULL;
+    return 0;
+}
+
+void server_stop(struct server *s)
+{
+    (void)s;
+    server_interrupted = 1;
+    if (server_signal_ctx)
+        lws_cancel_service(server_signal_ctx);
+}
+
+void server_free(struct server *s)
+{
+    if (!s)
+        return;
+    if (s->ctx) {
+        lws_sul_cancel(&s->tick);
+        conn_table_set_context(s->conns, NULL);
+        lws_context_destroy(s->ctx);
+    }
+    conn_table_free(s->conns);
+    room_registry_free(s->rooms);
+    free(s);
+}

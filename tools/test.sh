@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds and runs every test: C unit tests (ctest), busted specs and the integration tests
+# against a real build/luckysync, first in the normal build, then in the sanitizer build
+# (AddressSanitizer + UndefinedBehaviorSanitizer). Exits non-zero on any failure.
+# Usage: tools/test.sh [--quick]   (--quick: normal build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+bash tools/setup.sh
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87"
+export LSAN_OPTIONS="suppressions=$ROOT/tools/lsan.supp"
+
+suite() {
+  local dir=$1; shift
+  echo "== build $dir ($*)"
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)" -- --no-print-directory
+  echo "== ctest ($dir)"
+  (cd "$dir" && ctest --output-on-failure --timeout 120)
+  if compgen -G "spec/lua/*_spec.lua" >/dev/null; then
+    echo "== busted ($dir)"
+    LUCKYSYNC_BIN="$ROOT/$dir/luckysync" lua5.4 /usr/bin/busted --lpath="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua" spec/lua
+  fi
+  echo "== integration ($dir)"
+  LUCKYSYNC_BIN="$ROOT/$dir/luckysync" node --test --test-timeout=120000 spec/integration/
+}
+
+suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "${1:-}" != "--quick" ]; then
+  suite build-asan -DCMAKE_BUILD_TYPE=Debug -DLUCKYSYNC_SANITIZE=ON
+fi
+echo "== all tests passed"
