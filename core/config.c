@@ -113,6 +113,7 @@ static const struct field sync_fields[] = {
     {"fanoutSliceSize", K_UINT, OFF(sync_fanout_slice_size), 1, 1000000, NULL},
     {"rateLimit", K_UINT, OFF(sync_rate_limit), 1, 1000000, NULL},
     {"pressureBytes", K_SIZE, OFF(sync_pressure_bytes), 1024, 1073741824, NULL},
+    {"maxPayload", K_SIZE, OFF(sync_max_payload), 16, 100000000, NULL},
     {"streamThrottle", K_SECTION, 0, 0, 0, throttle_fields},
     {0},
 };
@@ -128,8 +129,10 @@ static const struct field top_fields[] = {
     {"port", K_INT, OFF(port), 1, 65535, NULL},
     {"handlers", K_STRING, OFF(handlers_dir), 0, 0, NULL},
     {"static", K_STRING, OFF(static_dir), 0, 0, NULL},
+    {"lua", K_STRING, OFF(lua_dir), 0, 0, NULL},
     {"logLevel", K_LEVEL, OFF(log_level), 0, 0, NULL},
     {"dev", K_BOOL, OFF(dev), 0, 0, NULL},
+    {"hotReload", K_BOOL, OFF(hot_reload), 0, 0, NULL},
     {"limits", K_SECTION, 0, 0, 0, limits_fields},
     {"heartbeat", K_SECTION, 0, 0, 0, heartbeat_fields},
     {"cors", K_SECTION, 0, 0, 0, cors_fields},
@@ -141,7 +144,8 @@ static const struct field top_fields[] = {
 };
 
 /* The malloc'd string members, for commit and rollback. */
-static const size_t string_offsets[] = {OFF(host), OFF(handlers_dir), OFF(static_dir)};
+static const size_t string_offsets[] = {OFF(host), OFF(handlers_dir), OFF(static_dir),
+                                        OFF(lua_dir)};
 
 #define SLOT(cfg, off, type) ((type *)(void *)((char *)(cfg) + (off)))
 
@@ -696,6 +700,7 @@ int config_init(struct config *c)
     c->sync_throttle_flush_ms = 50;
     c->sync_throttle_flush_chars = 32;
     c->sync_pressure_bytes = 256 * 1024;
+    c->sync_max_payload = 256 * 1024;
 
     c->offline_queue_max_items = 200;
     c->offline_queue_ttl_ms = 86400000;
@@ -716,6 +721,7 @@ void config_close(struct config *c)
     free(c->host);
     free(c->handlers_dir);
     free(c->static_dir);
+    free(c->lua_dir);
     free_origins(c->allowed_origins, c->allowed_origins_count);
     jwt_keyset_free(c->keys);
     memset(c, 0, sizeof *c);

@@ -24,7 +24,8 @@ struct config {
     char *handlers_dir; /* "./handlers" */
     char *static_dir;   /* NULL: no static files */
     enum log_level log_level;
-    int dev; /* --dev: development mode (devError events) */
+    int dev;        /* --dev: development mode (devError events, hot reload) */
+    int hot_reload; /* hotReload: watch handlers in production too */
 
     /* limits */
     size_t max_payload;            /* 1 MB: Engine.IO maxPayload and max message */
@@ -58,6 +59,8 @@ struct config {
     unsigned sync_throttle_flush_ms;   /* 50 */
     unsigned sync_throttle_flush_chars; /* 32 */
     size_t sync_pressure_bytes;        /* 256 KB */
+    size_t sync_max_payload;           /* 256 KB: the encoded `data` of one sync request */
+    char *lua_dir;                     /* NULL: <handlers>/../lua when it exists */
 
     /* offlineQueue section (browser client issue); served to clients as-is */
     unsigned offline_queue_max_items; /* 200 */

@@ -28,6 +28,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "room.h"
+#include "runtime.h"
 #include "sendq.h"
 #include "srooms.h"
 #include "session.h"
@@ -74,6 +75,7 @@ struct conn_table {
     struct conn **sid_buckets;
     size_t sid_mask;
     struct srooms *srooms;
+    struct runtime *rt;
     struct buf *ping, *noop, *close_pkt;
     unsigned char *scratch; /* one write buffer for the whole loop (single-threaded) */
     /* Closes requested where the registry must not change (inside a fanout): ids, at most
@@ -167,6 +169,23 @@ struct fanout *conn_table_fanout(struct conn_table *t)
 struct room_registry *conn_table_rooms(struct conn_table *t)
 {
     return t->rooms;
+}
+
+void conn_table_set_runtime(struct conn_table *t, struct runtime *rt)
+{
+    t->rt = rt;
+}
+
+struct runtime *conn_table_runtime(struct conn_table *t)
+{
+    return t->rt;
+}
+
+void conn_table_broadcast(struct conn_table *t, struct buf *packet)
+{
+    for (unsigned i = 0; i < t->nslots; i++)
+        if (t->slots[i] && !t->slots[i]->closing && t->slots[i]->sio_connected)
+            conn_send(t, t->slots[i], packet);
 }
 
 struct srooms *conn_table_srooms(struct conn_table *t)
@@ -323,6 +342,8 @@ static void conn_destroy(struct conn_table *t, struct conn *c)
         c->closing = 1;
         events_on_close(t, c);
         room_leave_all(t->rooms, c->id);
+        if (t->rt)
+            runtime_conn_closed(t->rt, c->id);
     }
     sid_unlink(t, c);
     timer_cancel(&c->hb);
@@ -350,6 +371,8 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
     c->closing = 1;
     events_on_close(t, c);
     room_leave_all(t->rooms, c->id);
+    if (t->rt)
+        runtime_conn_closed(t->rt, c->id);
     sid_unlink(t, c);
     timer_cancel(&c->hb);
     timer_cancel(&c->aux);

@@ -48,6 +48,12 @@ const struct config *conn_table_config(struct conn_table *t);
 struct srooms *conn_table_srooms(struct conn_table *t);
 /* Attach the lws context (NULL detaches it before the context is destroyed). */
 void conn_table_set_context(struct conn_table *t, struct lws_context *ctx);
+/* The handler runtime that `sync` events go to (borrowed; NULL: none). */
+struct runtime;
+void conn_table_set_runtime(struct conn_table *t, struct runtime *rt);
+struct runtime *conn_table_runtime(struct conn_table *t);
+/* Queue packet for every live connection (devError broadcasts). */
+void conn_table_broadcast(struct conn_table *t, struct buf *packet);
 /* Advance the timer wheel; called by the server's periodic tick. */
 void conn_table_tick(struct conn_table *t, uint64_t now_ms);
 unsigned conn_table_count(const struct conn_table *t);

@@ -13,8 +13,10 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "envelope.h"
 #include "log.h"
 #include "room.h"
+#include "runtime.h"
 #include "session.h"
 #include "sio.h"
 #include "srooms.h"
@@ -42,70 +44,25 @@ int events_user_room(char *out, size_t cap, const char *user_id)
 
 /* ---- answers ---- */
 
-/* The event name `<prefix>-<responseIndex>` as JavaScript's String(number) would print it.
- * Returns 0, or -1 when responseIndex is not a number (then nothing is answered by event). */
-static int answer_name(char *out, size_t cap, const char *prefix, const json_t *ri)
-{
-    if (json_is_integer(ri)) {
-        snprintf(out, cap, "%s-%lld", prefix, (long long)json_integer_value(ri));
-        return 0;
-    }
-    if (json_is_real(ri)) {
-        double v = json_real_value(ri);
-        if (!isfinite(v))
-            return -1;
-        if (v == floor(v) && fabs(v) < 9007199254740992.0)
-            snprintf(out, cap, "%s-%lld", prefix, (long long)v);
-        else
-            snprintf(out, cap, "%s-%.17g", prefix, v);
-        return 0;
-    }
-    return -1;
-}
-
 /* Send the envelope (stolen) as `<prefix>-<i>` and, with an ack id, as the Socket.IO ack. */
 static void answer(struct conn_table *t, struct conn *c, const char *prefix, const json_t *ri,
                    int64_t ack_id, json_t *env)
 {
-    char name[96];
-    char *text = json_dumps(env, JSON_COMPACT);
+    struct buf *ev = NULL, *ack = NULL;
+    if (env && envelope_frames(prefix, ri, ack_id, env, &ev, &ack) == 0) {
+        if (ev)
+            conn_send(t, c, ev);
+        if (ack)
+            conn_send(t, c, ack);
+    }
+    buf_unref(ev);
+    buf_unref(ack);
     json_decref(env);
-    if (!text)
-        return;
-    size_t len = strlen(text);
-    if (answer_name(name, sizeof name, prefix, ri) == 0) {
-        struct buf *b = sio_event_encode(name, strlen(name), text, len, -1);
-        if (b) {
-            conn_send(t, c, b);
-            buf_unref(b);
-        }
-    }
-    if (ack_id >= 0) {
-        struct buf *b = sio_ack_encode(ack_id, text, len);
-        if (b) {
-            conn_send(t, c, b);
-            buf_unref(b);
-        }
-    }
-    free(text);
-}
-
-static int http_status_for(const char *code)
-{
-    if (strcmp(code, "auth.required") == 0 || strcmp(code, "auth.invalidToken") == 0 ||
-        strcmp(code, "auth.expired") == 0)
-        return 401;
-    if (strcmp(code, "auth.forbidden") == 0 || strcmp(code, "room.forbidden") == 0)
-        return 403;
-    if (strcmp(code, "sync.notFound") == 0)
-        return 404;
-    return 400;
 }
 
 static json_t *error_env(const char *code)
 {
-    return json_pack("{s:s, s:s, s:s, s:i}", "status", "error", "errorCode", code, "message",
-                     code, "httpStatus", http_status_for(code));
+    return envelope_error(code, NULL);
 }
 
 /* ---- rooms ---- */
@@ -446,9 +403,14 @@ int events_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t
         on_get_joined(t, c, arg, pk.ack_id);
     else if (strcmp(name, "updateSession") == 0)
         on_update_session(t, c, arg, pk.ack_id);
-    else if (strcmp(name, "sync") == 0)
-        answer(t, c, "sync", json_object_get(arg, "responseIndex"), pk.ack_id,
-               error_env("sync.notFound"));
+    else if (strcmp(name, "sync") == 0) {
+        struct runtime *rt = conn_table_runtime(t);
+        if (rt)
+            runtime_sync(rt, conn_id(c), arg ? arg : json_null(), pk.ack_id);
+        else
+            answer(t, c, "sync", json_object_get(arg, "responseIndex"), pk.ack_id,
+                   error_env("sync.notFound"));
+    }
     else
     {
         char esc[160];

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "log.h"
+#include "runtime.h"
 #include "server.h"
 
 static void usage(FILE *out)
@@ -18,6 +19,8 @@ static void usage(FILE *out)
     fputs("usage:\n"
           "  luckysync [--config FILE] [--handlers DIR] [--port N] [--host ADDR]\n"
           "            [--static DIR] [--log-level debug|info|warn|error] [--dev]\n"
+          "  luckysync check [--config FILE] [--handlers DIR]\n"
+          "  luckysync types [--config FILE] [--handlers DIR] > sync-routes.d.ts\n"
           "  luckysync keygen [--alg EdDSA|HS256] [--kid ID]\n"
           "  luckysync token [--config FILE] --sub USER [--kid ID] [--ttl SECONDS]\n"
           "            [--sid SESSION] [--claims JSON]\n"
@@ -154,6 +157,31 @@ out:
     return rc;
 }
 
+/* `check` and `types`: load every handler the way the server does. */
+static int cmd_handlers(int argc, char **argv, int types)
+{
+    struct config cfg;
+    char err[512];
+    int rc = 2;
+    if (config_init(&cfg) != 0)
+        return 1;
+    argv[1] = argv[0]; /* drop the subcommand for config_from_args */
+    if (config_from_args(&cfg, argc - 1, argv + 1, err, sizeof err) != 0) {
+        fprintf(stderr, "luckysync: %s\n", err);
+        goto out;
+    }
+    log_set_level(LOG_WARN);
+    if (types) {
+        rc = runtime_typescript(&cfg, cfg.lua_dir, stdout) == 0 ? 0 : 1;
+    } else {
+        int problems = runtime_check(&cfg, cfg.lua_dir, stdout);
+        rc = problems ? 1 : 0;
+    }
+out:
+    config_close(&cfg);
+    return rc;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct config cfg;
@@ -198,5 +226,9 @@ int main(int argc, char **argv)
         return cmd_keygen(argc, argv);
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return cmd_token(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return cmd_handlers(argc, argv, 0);
+    if (argc > 1 && strcmp(argv[1], "types") == 0)
+        return cmd_handlers(argc, argv, 1);
     return cmd_serve(argc, argv);
 }

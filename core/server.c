@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <libwebsockets.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,9 +13,15 @@
 
 #include "config.h"
 #include "conn.h"
+#include "buf.h"
+#include "envelope.h"
 #include "fanout.h"
+#include "reload.h"
+#include "runtime.h"
+#include "session.h"
 #include "log.h"
 #include "room.h"
+#include "sio.h"
 #include "srooms.h"
 
 #define TICK_MS 100
@@ -25,6 +32,9 @@ struct server {
     struct room_registry *rooms;
     struct conn_table *conns;
     lws_sorted_usec_list_t tick;
+    lws_sorted_usec_list_t rt_sul;
+    struct runtime *rt;
+    struct reload *reload;
     char static_root[PATH_MAX];
     int has_static;
 };
@@ -102,6 +112,80 @@ static int serve_stats(struct server *s, struct lws *wsi, struct conn_pss *pss)
     return conn_http_respond(wsi, pss, 200, body);
 }
 
+/* ---- the runtime's view of the transport: ids only ---- */
+
+static int host_send(void *ud, uint64_t conn, struct buf *packet)
+{
+    struct server *s = ud;
+    struct conn *c = conn_get(s->conns, conn);
+    return c ? conn_send(s->conns, c, packet) : -ENOENT;
+}
+
+static int host_is_member(void *ud, uint64_t conn, const char *room, size_t len)
+{
+    struct server *s = ud;
+    return conn_get(s->conns, conn) && room_is_member(s->rooms, conn, room, len);
+}
+
+static int host_members(void *ud, const char *room, size_t len, uint64_t **out, size_t *n)
+{
+    struct server *s = ud;
+    const room_member_t *m;
+    size_t count;
+    *out = NULL;
+    *n = 0;
+    if (room_members(s->rooms, room, len, &m, &count) != 0 || count == 0)
+        return 0;
+    *out = malloc(count * sizeof **out);
+    if (!*out)
+        return -ENOMEM;
+    memcpy(*out, m, count * sizeof **out);
+    *n = count;
+    return 0;
+}
+
+static const struct session *host_session(void *ud, uint64_t conn)
+{
+    struct server *s = ud;
+    struct conn *c = conn_get(s->conns, conn);
+    return c ? conn_session(c) : NULL;
+}
+
+static void on_runtime(lws_sorted_usec_list_t *sul)
+{
+    struct server *s = lws_container_of(sul, struct server, rt_sul);
+    runtime_poll(s->rt);
+}
+
+static void host_wake(void *ud, uint64_t delay_ms)
+{
+    struct server *s = ud;
+    if (s->ctx)
+        lws_sul_schedule(s->ctx, 0, &s->rt_sul, on_runtime,
+                         delay_ms ? (lws_usec_t)delay_ms * LWS_US_PER_MS : 1);
+}
+
+static void host_dev_error(void *ud, const char *file, int line, const char *message)
+{
+    struct server *s = ud;
+    if (!s->cfg->dev)
+        return;
+    json_t *j = json_pack("{s:s, s:i, s:s}", "file", file, "line", line, "message", message);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    struct buf *b = text ? sio_event_encode("devError", 8, text, strlen(text), -1) : NULL;
+    if (b)
+        conn_table_broadcast(s->conns, b);
+    buf_unref(b);
+    free(text);
+    json_decref(j);
+}
+
+static void on_reload(void *ud)
+{
+    struct server *s = ud;
+    runtime_reload(s->rt);
+}
+
 static int is_eio_path(const char *uri)
 {
     return strncmp(uri, "/socket.io/", 11) == 0 || strcmp(uri, "/socket.io") == 0;
@@ -177,6 +261,10 @@ static const struct lws_protocols protocols[] = {
         .rx_buffer_size = 256,
         .tx_packet_size = 65536,
     },
+    {
+        .name = "luckysync-watch",
+        .callback = (lws_callback_function *)reload_lws_callback,
+    },
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -220,6 +308,34 @@ struct server *server_new(const struct config *cfg)
     }
     conn_table_set_context(s->conns, s->ctx);
     lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_MS * LWS_US_PER_MS);
+
+    struct runtime_host host = {.send = host_send,
+                                .is_member = host_is_member,
+                                .members = host_members,
+                                .session = host_session,
+                                .wake = host_wake,
+                                .dev_error = host_dev_error,
+                                .ud = s};
+    char err[8192];
+    s->rt = runtime_new(cfg, cfg->lua_dir, &host, err, sizeof err);
+    if (!s->rt) {
+        char esc[4096];
+        LOG_E("cannot load handlers", "\"error\":\"%s\"", log_escape(err, esc, sizeof esc));
+        goto fail;
+    }
+    conn_table_set_runtime(s->conns, s->rt);
+    if (cfg->dev || cfg->hot_reload) {
+        char hreal[PATH_MAX], lreal[PATH_MAX + 16];
+        const char *dirs[2] = {realpath(cfg->handlers_dir, hreal), NULL};
+        if (cfg->lua_dir)
+            dirs[1] = realpath(cfg->lua_dir, lreal);
+        else if (dirs[0]) {
+            snprintf(lreal, sizeof lreal, "%s/../lua", hreal);
+            dirs[1] = lreal;
+        }
+        s->reload = reload_start(s->ctx, lws_get_vhost_by_name(s->ctx, "default"), dirs, 2,
+                                 on_reload, s);
+    }
     return s;
 fail:
     server_free(s);
@@ -269,9 +385,14 @@ void server_free(struct server *s)
         return;
     if (s->ctx) {
         lws_sul_cancel(&s->tick);
+        lws_sul_cancel(&s->rt_sul);
+        reload_stop(s->reload);
         conn_table_set_context(s->conns, NULL);
         lws_context_destroy(s->ctx);
     }
+    if (s->conns)
+        conn_table_set_runtime(s->conns, NULL);
+    runtime_free(s->rt);
     conn_table_free(s->conns);
     room_registry_free(s->rooms);
     free(s);

@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import {
   Clients, expectNoEvent, onceEvent, request, waitConnect, waitConnectError,
 } from './lib/client.mjs';
-import { makeEdKeys, startServer, withServerLog } from './lib/server.mjs';
+import { makeEdKeys, startServer, TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 import {
   algNoneToken, edToken, hsToken, withFlippedPayloadChar, withFlippedSignature, withTamperedPayload,
 } from './lib/tokens.mjs';
@@ -44,7 +44,7 @@ describe('auth', () => {
   let srv;
   const ed = makeEdKeys();
   const clients = new Clients();
-  const test = (name, fn) => it(name, withServerLog(() => srv, fn));
+  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
     srv = await startServer({ label: 'auth', edKeys: ed });

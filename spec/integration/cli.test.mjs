@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 
 import { Clients, request } from './lib/client.mjs';
-import { HS_SECRET, REPO_ROOT, binPath, startServer, withServerLog } from './lib/server.mjs';
+import { HS_SECRET, REPO_ROOT, binPath, startServer, TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 
 const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
@@ -28,7 +28,7 @@ function assertClean(r, what) {
 describe('cli', () => {
   let srv;
   const clients = new Clients();
-  const test = (name, fn) => it(name, withServerLog(() => srv, fn));
+  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
     srv = await startServer({ label: 'cli' });

@@ -8,7 +8,7 @@ import { NodeXHR } from 'engine.io-client';
 import {
   Clients, expectNoEvent, gatedWebSocket, onceEvent, request, sleep, sorted, waitConnect, waitUpgraded,
 } from './lib/client.mjs';
-import { startServer, withServerLog } from './lib/server.mjs';
+import { startServer, TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 import { hsToken } from './lib/tokens.mjs';
 
 /** joinRoom round trip that must succeed and list the room. */
@@ -23,7 +23,7 @@ async function joinOk(socket, group) {
 describe('transports', () => {
   let srv;
   const clients = new Clients();
-  const test = (name, fn) => it(name, withServerLog(() => srv, fn));
+  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
     srv = await startServer({ label: 'connect' });
@@ -154,7 +154,7 @@ describe('transports', () => {
 describe('reconnect after a server restart', () => {
   let srv;
   const clients = new Clients();
-  const test = (name, fn) => it(name, withServerLog(() => srv, fn));
+  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
     srv = await startServer({ label: 'restart' });

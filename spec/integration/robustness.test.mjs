@@ -8,7 +8,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import {
   Clients, RawClients, httpRequest, request, sleep, splitPayload, waitUpgraded,
 } from './lib/client.mjs';
-import { startServer, withServerLog } from './lib/server.mjs';
+import { startServer, TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 import { hsToken } from './lib/tokens.mjs';
 
 const EIO = '/socket.io/?EIO=4';
@@ -17,7 +17,7 @@ describe('robustness', () => {
   let srv;
   const clients = new Clients();
   const raws = new RawClients();
-  const test = (name, fn) => it(name, withServerLog(() => srv, fn));
+  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
     srv = await startServer({ label: 'robustness' });
@@ -182,13 +182,17 @@ describe('robustness', () => {
       assert.equal(byName['joinRoom-32']?.errorCode, 'auth.required', JSON.stringify(answers));
     });
 
-    test('bad packets in a POST body → 400', async () => {
-      for (const body of ['9', '9hello', '40\x1ezz']) {
+    test('bad packets in a POST body → 400 and the session is closed', async () => {
+      const statuses = [];
+      for (const body of ['9', '9hello', '40\x1ezz', '42[broken', '\x1e40', '40\x1e\x1e42[]']) {
         const { open } = await pollingHandshake();
         const path = `${EIO}&transport=polling&sid=${encodeURIComponent(open.sid)}`;
         const res = await httpRequest(srv.port, { method: 'POST', path, body });
-        assert.equal(res.status, 400, `POST ${JSON.stringify(body)} → ${res.status} ${res.body}`);
+        statuses.push(`${JSON.stringify(body)} → ${res.status} ${res.body}`);
+        const after = await httpRequest(srv.port, { path, ms: 2000 });
+        assert.equal(after.status, 400, `session still open after POST ${JSON.stringify(body)}: ${after.status} ${after.body}`);
       }
+      assert.deepEqual(statuses.filter((s) => !s.includes(' → 400 ')), [], 'every bad POST is answered 400');
     });
 
     test('unknown sid → 400 {"code":1,"message":"Session ID unknown"}', async () => {

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { httpRequest } from './lib/client.mjs';
-import { HS_SECRET, startServer, withServerLog } from './lib/server.mjs';
+import { HS_SECRET, startServer, TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 
 const INDEX = '<!doctype html><meta charset="utf-8"><title>LuckySync</title><p>hello-static</p>\n';
 
 describe('static files', () => {
   let srv;
-  const test = (name, fn) => it(name, withServerLog(() => srv, fn));
+  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
     srv = await startServer({

@@ -22,6 +22,8 @@ export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'spec/integration/artifacts');
 export const HOST = '127.0.0.1';
 
 const READY_TIMEOUT_MS = 10_000;
+/** Backstop for a whole test (every wait inside has its own, shorter timeout). */
+export const TEST_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
 const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
@@ -37,7 +39,7 @@ export function binExists() {
 /* Every child still alive when this process exits is killed (a failed or interrupted test
  * must not leave servers behind). */
 const liveChildren = new Set();
-process.on('exit', () => {
+function killAllChildren() {
   for (const child of liveChildren) {
     try {
       child.kill('SIGKILL');
@@ -45,7 +47,14 @@ process.on('exit', () => {
       /* already gone */
     }
   }
-});
+}
+process.on('exit', killAllChildren);
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+  process.once(sig, () => {
+    killAllChildren();
+    process.exit(code);
+  });
+}
 
 /** A TCP port that was free a moment ago: listen on 0, read it, close. */
 export function freePort() {
@@ -152,7 +161,8 @@ export class LuckySync {
     this.opts = opts;
     this.edKeys = opts.edKeys || makeEdKeys();
     this.config = deepMerge(defaultConfig(this.edKeys.x), opts.config || {});
-    this.label = `${opts.label || 'luckysync'}-${process.pid}-${++instanceCounter}`;
+    // One log file per label under artifacts/ (overwritten by the next run).
+    this.label = opts.label || `luckysync-${process.pid}-${++instanceCounter}`;
     this.dir = tempDir('luckysync-it-');
     this.configPath = path.join(this.dir, 'config.lua');
     writeFileSync(this.configPath, `return ${toLua(this.config)}\n`);
@@ -225,6 +235,7 @@ export class LuckySync {
       child.on('exit', (code, signal) => {
         liveChildren.delete(child);
         child.exitInfo = { code, signal };
+        this.lines.push(`--- exit: code ${code}, signal ${signal}`);
         if (!child.stopping) {
           this.problems.push(`luckysync exited unexpectedly (code ${code}, signal ${signal})`);
         }
@@ -294,7 +305,7 @@ export class LuckySync {
 
   /**
    * SIGTERM, wait up to 5 s (then SIGKILL). Records a problem when the process had to be
-   * killed or ended with a non-zero code or another signal. Does not throw: see check().
+   * killed or did not exit with code 0. Does not throw: see check().
    */
   async halt() {
     const child = this.child;
@@ -316,8 +327,9 @@ export class LuckySync {
       return;
     }
     const { code, signal } = child.exitInfo;
-    // Graceful: exit code 0. Dying from the SIGTERM itself is tolerated (no handler installed).
-    if (!(code === 0 || (code === null && signal === 'SIGTERM'))) {
+    // Graceful stop: exit code 0. Dying from the signal itself would also skip the
+    // sanitizers' exit-time checks (LeakSanitizer), so it counts as a failure too.
+    if (code !== 0) {
       this.problems.push(`luckysync exited with code ${code}, signal ${signal} after SIGTERM`);
     }
   }
