@@ -35,7 +35,7 @@
 #include "timer.h"
 
 enum pss_kind { PSS_NONE = 0, PSS_POLL_GET, PSS_POLL_POST, PSS_RESPONSE, PSS_WS };
-enum transport { T_POLLING = 0, T_WS = 1 };
+enum transport { T_POLLING = 0, T_WS = 1, T_VIRTUAL = 2 };
 
 #define SID_LEN 20
 #define WS_BATCH_BYTES (64 * 1024)
@@ -266,6 +266,11 @@ uint64_t conn_id(const struct conn *c)
     return c->id;
 }
 
+size_t conn_queued_bytes(const struct conn *c)
+{
+    return sendq_bytes(&c->q);
+}
+
 static size_t sid_hash(const char *sid)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -352,7 +357,7 @@ static void conn_destroy(struct conn_table *t, struct conn *c)
     session_free(c->session);
     free(c->hs_token);
     free(c->rx);
-    if (c->poll)
+    if (c->poll && c->transport != T_VIRTUAL)
         lws_callback_on_writable(c->poll); /* it answers with a close packet */
     t->slots[slot] = NULL;
     t->free_slots[t->nfree++] = slot;
@@ -366,7 +371,7 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
         return;
     c->close_pending = 0;
     char esc[256];
-    LOG_I("conn closed", "\"conn\":\"%s\",\"reason\":\"%s\"", c->sid,
+    log_write(c->transport == T_VIRTUAL ? LOG_DEBUG : LOG_INFO, "conn closed", "\"conn\":\"%s\",\"reason\":\"%s\"", c->sid,
           log_escape(reason, esc, sizeof esc));
     c->closing = 1;
     events_on_close(t, c);
@@ -386,7 +391,10 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
 
 static void want_write(struct conn *c)
 {
-    if (c->transport == T_WS) {
+    if (c->transport == T_VIRTUAL) {
+        if (c->poll)
+            lws_callback_on_writable(c->poll);
+    } else if (c->transport == T_WS) {
         if (c->ws)
             lws_callback_on_writable(c->ws);
     } else if (c->poll) {
@@ -433,6 +441,42 @@ static int scratch_reserve(struct conn_table *t, size_t need)
     t->scratch = p;
     t->scratch_cap = cap;
     return 0;
+}
+
+/* ---- virtual connections (HTTP sync requests) ---- */
+
+struct conn *conn_open_virtual(struct conn_table *t, struct lws *wsi)
+{
+    struct conn *c = conn_create(t, T_VIRTUAL);
+    if (!c)
+        return NULL;
+    timer_cancel(&c->hb);
+    timer_cancel(&c->aux);
+    sid_unlink(t, c); /* not reachable through Engine.IO */
+    c->sio_connected = 1;
+    c->poll = wsi;
+    return c;
+}
+
+int conn_is_virtual(const struct conn *c)
+{
+    return c->transport == T_VIRTUAL;
+}
+
+struct buf *conn_pop(struct conn *c)
+{
+    struct buf *b = sendq_peek(&c->q, 0);
+    if (!b)
+        return NULL;
+    buf_ref(b);
+    sendq_pop(&c->q, 1);
+    return b;
+}
+
+void conn_virtual_detach(struct conn_table *t, struct conn *c)
+{
+    c->poll = NULL;
+    conn_close(t, c, "http request ended");
 }
 
 /* ---- timers ---- */
@@ -520,7 +564,8 @@ void conn_set_session(struct conn_table *t, struct conn *c, struct session *s)
 {
     session_free(c->session);
     c->session = s;
-    conn_schedule_expiry(t, c);
+    if (c->transport != T_VIRTUAL)
+        conn_schedule_expiry(t, c);
 }
 
 /* ---- inbound packets ---- */

@@ -32,6 +32,7 @@ struct conn_pss {
     unsigned short http_status;
     char *body; /* POST body being received (malloc'd) or response to send */
     size_t body_len, body_cap;
+    void *ext; /* http_sync's request state */
 };
 
 struct session;
@@ -95,12 +96,24 @@ uint64_t conn_id(const struct conn *c);
  * write. Returns 0, or -ENOBUFS when the queue is over its bound (the connection is then
  * being closed as a slow consumer). */
 int conn_send(struct conn_table *t, struct conn *c, struct buf *packet);
+/* Bytes waiting in c's send queue. */
+size_t conn_queued_bytes(const struct conn *c);
 /* Close with a logged reason (static text): removes room membership at once; the struct is
  * freed once no wsi refers to it. Must not be called while a fanout iterates the registry. */
 void conn_close(struct conn_table *t, struct conn *c, const char *reason);
 /* The same on the next loop turn; safe anywhere (a slow consumer found during a fanout).
  * The connection stops taking frames at once. */
 void conn_close_later(struct conn_table *t, struct conn *c, const char *reason);
+
+/* A virtual connection for one HTTP sync request (http_sync): no Engine.IO session, no
+ * heartbeat; what the runtime sends it is queued and drained by the HTTP writeable callback
+ * of wsi. The caller sets its session. NULL when the table is full. */
+struct conn *conn_open_virtual(struct conn_table *t, struct lws *wsi);
+int conn_is_virtual(const struct conn *c);
+/* Pop the oldest queued packet (the caller owns the returned reference), or NULL. */
+struct buf *conn_pop(struct conn *c);
+/* The virtual connection's HTTP request is gone (closed by the client or answered). */
+void conn_virtual_detach(struct conn_table *t, struct conn *c);
 
 /* Socket.IO state of a connection. */
 int conn_sio_connected(const struct conn *c);

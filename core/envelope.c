@@ -20,6 +20,7 @@ int envelope_http_status(const char *code)
         {"auth.expired", 401},           {"auth.forbidden", 403},
         {"room.forbidden", 403},         {"sync.notRoomMember", 403},
         {"sync.notFound", 404},          {"sync.payloadTooLarge", 413},
+        {"sync.methodNotAllowed", 405},
         {"sync.rateLimitExceeded", 429}, {"sync.serverExecutionFailed", 500},
         {"sync.invalidServerResponse", 500}, {"sync.timeout", 500},
         {"sync.outOfMemory", 500},       {"sync.clientExecutionFailed", 500},

@@ -176,14 +176,24 @@ static void rejoin_session_rooms(struct conn_table *t, struct conn *c)
 
 static int may_join(const struct config *cfg, struct conn *c, const char **code)
 {
-    if (cfg->room_policy == CONFIG_ROOM_ANYONE)
-        return 1;
-    /* CONFIG_ROOM_HOOK behaves as loggedIn until the Lua runtime supplies the hook. */
+    if (cfg->room_policy != CONFIG_ROOM_LOGGED_IN)
+        return 1; /* anyone; or the roomJoin hook decides per room (room_allowed) */
     if (!conn_session(c)) {
         *code = "auth.required";
         return 0;
     }
     return 1;
+}
+
+/* rooms.policy = "hook": the project's roomJoin hook decides. */
+static int room_allowed(struct conn_table *t, struct conn *c, const char *name, size_t len,
+                        const char **code)
+{
+    if (conn_table_config(t)->room_policy != CONFIG_ROOM_HOOK)
+        return 1;
+    struct runtime *rt = conn_table_runtime(t);
+    *code = "room.forbidden";
+    return rt ? runtime_room_allowed(rt, conn_id(c), name, len, code) : 0;
 }
 
 static void on_join_leave(struct conn_table *t, struct conn *c, const json_t *arg, int64_t ack,
@@ -209,6 +219,10 @@ static void on_join_leave(struct conn_table *t, struct conn *c, const json_t *ar
     }
     struct session *s = conn_session(c);
     struct room_registry *r = conn_table_rooms(t);
+    if (join && !room_allowed(t, c, name, len, &code)) {
+        answer(t, c, prefix, ri, ack, error_env(code));
+        return;
+    }
     if (join) {
         if (join_capped(t, c, name, len) != 0) {
             answer(t, c, prefix, ri, ack, error_env("server.unavailable"));
@@ -403,7 +417,12 @@ int events_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t
         on_get_joined(t, c, arg, pk.ack_id);
     else if (strcmp(name, "updateSession") == 0)
         on_update_session(t, c, arg, pk.ack_id);
-    else if (strcmp(name, "sync") == 0) {
+    else if (strcmp(name, "syncCancel") == 0) {
+        const char *cb = json_string_value(json_object_get(arg, "cb"));
+        struct runtime *rt = conn_table_runtime(t);
+        if (rt && cb && *cb)
+            runtime_cancel(rt, conn_id(c), cb);
+    } else if (strcmp(name, "sync") == 0) {
         struct runtime *rt = conn_table_runtime(t);
         if (rt)
             runtime_sync(rt, conn_id(c), arg ? arg : json_null(), pk.ack_id);

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "routes.h"
 #include "schema.h"
 
-static const char *hook_names[RT_HOOK_COUNT] = {"preSyncFanout", "postSyncFanout", "onError"};
+static const char *hook_names[RT_HOOK_COUNT] = {"preSyncFanout", "postSyncFanout", "onError",
+                                                "roomJoin"};
 
 /* Append one problem line to err. */
 static void problem(char *err, size_t errlen, const char *fmt, ...)
@@ -237,6 +239,29 @@ static int load_all(lua_State *L)
     return 0;
 }
 
+#define LOAD_BUDGET_NS 2000000000ull /* loading every handler into one VM */
+
+static unsigned long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+/* A handler file that loops at top level must not hang the loop: past the deadline the hook
+ * raises at every instruction until the load gives up. */
+static void load_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct sandbox *sb = sandbox_of(L);
+    struct rt_vm *vm = sb ? sandbox_user(sb) : NULL;
+    if (!vm || mono_ns() < vm->load_deadline_ns)
+        return;
+    lua_sethook(L, load_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "loading took longer than %d ms (a loop at the top level?)",
+               (int)(LOAD_BUDGET_NS / 1000000));
+}
+
 static struct rt_vm *vm_build(struct rt_gen *g, int first, char *err, size_t errlen)
 {
     char e[512];
@@ -257,12 +282,15 @@ static struct rt_vm *vm_build(struct rt_gen *g, int first, char *err, size_t err
     lua_State *L = sandbox_state(vm->sb);
     struct load_args a = {.g = g, .vm = vm, .err = err, .errlen = errlen, .first = first};
     size_t before = strlen(err);
+    vm->load_deadline_ns = mono_ns() + LOAD_BUDGET_NS;
+    lua_sethook(L, load_hook, LUA_MASKCOUNT, 10000);
     lua_pushcfunction(L, load_all);
     lua_pushlightuserdata(L, &a);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         problem(err, errlen, "loading handlers: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    lua_sethook(L, NULL, 0, 0);
     if (strlen(err) != before) {
         sandbox_free(vm->sb);
         free(vm);

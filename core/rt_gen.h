@@ -13,6 +13,8 @@
 
 struct schema;
 struct runtime;
+struct room_call;
+struct rt_req;
 
 struct rt_route {
     char *key;  /* "board/moveCard/v1" */
@@ -35,9 +37,17 @@ struct rt_vm {
     unsigned inflight;  /* requests assigned to this VM */
     struct rt_req *running; /* the request being resumed right now */
     int broken;         /* over its cap after a full collection: replace when idle */
+    unsigned long long load_deadline_ns;
+    struct room_call *room_call; /* the roomJoin hook running synchronously, if any */ /* while loading: a top-level loop is cut here */
 };
 
-enum rt_hook { RT_HOOK_PRE_FANOUT, RT_HOOK_POST_FANOUT, RT_HOOK_ON_ERROR, RT_HOOK_COUNT };
+enum rt_hook {
+    RT_HOOK_PRE_FANOUT,
+    RT_HOOK_POST_FANOUT,
+    RT_HOOK_ON_ERROR,
+    RT_HOOK_ROOM_JOIN,
+    RT_HOOK_COUNT
+};
 
 struct rt_src {
     char *chunk; /* "handlers/board/_sync/moveCard_server_v1.lua" */

@@ -28,6 +28,7 @@
 #include "ratelimit.h"
 #include "routes.h"
 #include "rt_gen.h"
+#include "rt_req.h"
 #include "sandbox.h"
 #include "schema.h"
 #include "session.h"
@@ -40,63 +41,13 @@
 #define RECEIVER_MAX 256
 #define CB_MAX 256
 
-enum stage { ST_SERVER = 1, ST_PRE_FANOUT, ST_CLIENT, ST_POST_FANOUT, ST_ON_ERROR };
-enum act { ACT_START, ACT_RESUME, ACT_DONE, ACT_FANOUT, ACT_CLIENT_NEXT, ACT_FINISH, ACT_WAIT };
-enum outcome { OUT_OK, OUT_ERROR, OUT_KILLED };
-enum kill { KILL_NONE, KILL_TIMEOUT, KILL_OOM };
-
-struct rt_req {
-    struct rt_req *ready_next;
-    struct rt_req *prev, *next; /* all requests in flight */
-    struct timer_node timer;
-    struct runtime *rt;
-    struct rt_gen *gen;
-    struct rt_vm *vm;
-    const struct rt_route *route;
-    lua_State *co;
-    int co_ref;
-    enum stage stage;
-    enum act act;
-    int queued, sleeping;
-    enum kill kill;
-    uint64_t sender;
-    json_t *data, *ri, *user, *result, *server_output, *recipient;
-    int64_t ack_id;
-    char *receiver, *cb;
-    int ignore_self;
-    uint64_t cpu_used_ns, cpu_start_ns, slice_start_ns;
-    /* the outcome of the last Lua call */
-    enum outcome out;
-    json_t *out_value;
-    char *out_error;
-    /* fanout */
-    uint64_t *recips;
-    size_t nrecips, next_recip, delivered;
-    struct buf *frame;
-    /* onError */
-    const char *fail_stage;
-    char *fail_msg;
-};
-
-struct runtime {
-    const struct config *cfg;
-    struct runtime_host host;
-    struct rt_gen *gen;
-    char *lua_dir;
-    struct timer_wheel *wheel;
-    struct rt_req *ready_head, *ready_tail;
-    struct rt_req *all;
-    unsigned inflight;
-    struct rt_req *running;
-    struct ratelimit *rl;
-};
-
-static uint64_t mono_ns(void)
+uint64_t rt_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+#define mono_ns rt_mono_ns
 
 static uint64_t cpu_ns(void)
 {
@@ -111,7 +62,7 @@ static void step(struct rt_req *req);
 
 /* ---- scheduling ---- */
 
-static void ready_push(struct rt_req *req)
+void rt_ready_push(struct rt_req *req)
 {
     if (req->queued)
         return;
@@ -164,7 +115,7 @@ static void on_timer(struct timer_node *n, void *ud)
     struct rt_req *req = CONTAINER_OF(n, struct rt_req, timer);
     req->sleeping = 0;
     req->act = ACT_RESUME;
-    ready_push(req);
+    rt_ready_push(req);
 }
 
 void runtime_poll(struct runtime *rt)
@@ -187,6 +138,13 @@ void runtime_poll(struct runtime *rt)
     rearm(rt);
 }
 
+struct rt_req *rt_current(lua_State *L)
+{
+    struct sandbox *sb = sandbox_of(L);
+    struct rt_vm *vm = sb ? sandbox_user(sb) : NULL;
+    return vm ? vm->running : NULL;
+}
+
 /* ---- sandbox host callbacks ---- */
 
 static const char *host_route(void *ud, lua_State *L)
@@ -206,9 +164,11 @@ static int host_sleep(void *ud, lua_State *L, lua_Integer ms)
         return luaL_error(L, "sleep: ms must be between 0 and 3600000");
     if (!lua_isyieldable(L))
         return luaL_error(L, "sleep: cannot sleep here (inside a metamethod or C callback)");
+    if (req->cancelled)
+        return luaL_error(L, "request.aborted");
     req->sleeping = 1;
     timer_schedule(rt->wheel, &req->timer, mono_ns() / 1000000u + (uint64_t)ms);
-    return lua_yield(L, 0);
+    return lua_yieldk(L, 0, 0, rt_sleep_k);
 }
 
 static void hook(lua_State *L, lua_Debug *ar);
@@ -307,10 +267,7 @@ static int entry(lua_State *L)
         lua_rawset(L, -3);
         set_str(L, "receiver", req->receiver);
         set_str(L, "route", req->route->key);
-        lua_pushstring(L, "functions");
-        sandbox_push_functions(vm->sb); /* onto the VM's main state: move it here */
-        lua_xmove(sandbox_state(vm->sb), L, 1);
-        lua_rawset(L, -3);
+        rt_stream_push_ctx(L, req);
         if (req->stage == ST_SERVER) {
             lua_pushstring(L, "user");
             push_json(L, req->user);
@@ -428,7 +385,7 @@ static void resume(struct rt_req *req, int nargs)
             req->act = ACT_WAIT;
         } else {
             req->act = ACT_RESUME;
-            ready_push(req);
+            rt_ready_push(req);
         }
     } else if (st == LUA_OK) {
         call_outcome(req, OUT_OK);
@@ -472,6 +429,11 @@ static void send_frame(struct runtime *rt, uint64_t conn, struct buf *b)
 static void answer(struct rt_req *req, json_t *env)
 {
     struct buf *ev = NULL, *ack = NULL;
+    if (req->answered) { /* cancelled: request.aborted went out already */
+        json_decref(env);
+        return;
+    }
+    req->answered = 1;
     if (env && envelope_frames("sync", req->ri, req->ack_id, env, &ev, &ack) == 0) {
         send_frame(req->rt, req->sender, ev);
         send_frame(req->rt, req->sender, ack);
@@ -508,6 +470,7 @@ static void req_free(struct rt_req *req)
     if (req->next)
         req->next->prev = req->prev;
     rt->inflight--;
+    rt_stream_release(req);
     if (req->co) {
         lua_State *L = sandbox_state(req->vm->sb);
         lua_settop(req->co, 0);
@@ -569,6 +532,12 @@ static int attach_vm(struct rt_req *req)
 static void fail(struct rt_req *req, const char *stage, const char *msg)
 {
     char esc[600];
+    if (req->cancelled && strstr(msg, "request.aborted")) {
+        /* the expected end of a cancelled request, not a handler failure */
+        LOG_I("request cancelled", "\"route\":\"%s\"", req->route->key);
+        req->act = ACT_FINISH;
+        return;
+    }
     LOG_E("handler failed", "\"route\":\"%s\",\"stage\":\"%s\",\"error\":\"%s\"",
           req->route ? req->route->key : "", stage, log_escape(msg, esc, sizeof esc));
     if (req->gen->has_hook[RT_HOOK_ON_ERROR] && req->co && req->stage != ST_ON_ERROR) {
@@ -623,6 +592,7 @@ static void server_done(struct rt_req *req)
         fail(req, "server", "the server handler must return {status = \"success\" | \"error\", …}");
         return;
     }
+    rt_stream_flush_all(req);
     req->result = json_incref(r);
     json_t *so = json_object_get(r, "serverOutput");
     req->server_output = json_incref(so ? so : r);
@@ -712,7 +682,7 @@ static void fanout_slice(struct rt_req *req)
             req->delivered++;
     if (req->next_recip < req->nrecips) {
         req->act = ACT_FANOUT;
-        ready_push(req);
+        rt_ready_push(req);
         req->act = ACT_FANOUT;
         return;
     }
@@ -783,7 +753,7 @@ static void client_next(struct rt_req *req, size_t *budget)
     while (req->next_recip < req->nrecips) {
         if (*budget == 0) {
             req->act = ACT_CLIENT_NEXT;
-            ready_push(req);
+            rt_ready_push(req);
             return;
         }
         (*budget)--;
@@ -885,7 +855,7 @@ static void fail_vm_requests(struct runtime *rt, struct rt_vm *vm, struct rt_req
         r->sleeping = 0;
         r->kill = KILL_OOM;
         r->act = ACT_RESUME; /* resuming with kill set yields out at the first instruction */
-        ready_push(r);
+        rt_ready_push(r);
     }
 }
 
@@ -990,6 +960,7 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
                  rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6] & 15, rnd[7],
                  (rnd[8] & 0x3f) | 0x80, rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14],
                  rnd[15]);
+        snprintf(req->cancel_id, sizeof req->cancel_id, "%s", cid);
         if (envelope_answer_name(pname, sizeof pname, "sync-progress", req->ri) == 0) {
             char body[80];
             snprintf(body, sizeof body, "{\"__cancelId\":\"%s\"}", cid);
@@ -1066,10 +1037,127 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     rearm(rt);
 }
 
+/* ---- the roomJoin hook ---- */
+
+#define ROOM_HOOK_NS 50000000ull
+
+struct room_call {
+    struct rt_vm *vm;
+    const char *room;
+    size_t len;
+    json_t *user;
+    uint64_t deadline;
+    char code[128];
+    int allowed;
+};
+
+static void room_hook_limit(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct sandbox *sb = sandbox_of(L);
+    struct rt_vm *vm = sb ? sandbox_user(sb) : NULL;
+    struct room_call *rc = vm ? vm->room_call : NULL;
+    if (rc && mono_ns() > rc->deadline) {
+        lua_sethook(L, room_hook_limit, LUA_MASKCOUNT, 1);
+        luaL_error(L, "roomJoin hook: time budget spent");
+    }
+}
+
+static int room_hook_run(lua_State *L)
+{
+    struct room_call *rc = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    rt_vm_push_hook(rc->vm, L, RT_HOOK_ROOM_JOIN);
+    if (!lua_isfunction(L, -1))
+        return 0;
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, rc->room, rc->len);
+    lua_setfield(L, -2, "room");
+    lua_pushstring(L, "user");
+    push_json(L, rc->user);
+    lua_rawset(L, -3);
+    lua_call(L, 1, 1);
+    if (lua_toboolean(L, -1) && !lua_istable(L, -1)) {
+        rc->allowed = 1;
+    } else if (lua_istable(L, -1)) {
+        lua_pushstring(L, "errorCode");
+        lua_rawget(L, -2);
+        const char *c = lua_tostring(L, -1);
+        if (c)
+            snprintf(rc->code, sizeof rc->code, "%s", c);
+    }
+    return 0;
+}
+
+int runtime_room_allowed(struct runtime *rt, uint64_t conn, const char *room, size_t len,
+                         const char **code)
+{
+    static char last_code[128];
+    *code = "room.forbidden";
+    if (!rt->gen->has_hook[RT_HOOK_ROOM_JOIN])
+        return 0;
+    struct rt_vm *vm = rt_gen_pick_vm(rt->gen);
+    if (!vm)
+        return 0;
+    struct room_call rc = {.vm = vm, .room = room, .len = len,
+                           .user = user_of(rt, conn), .deadline = mono_ns() + ROOM_HOOK_NS};
+    lua_State *L = sandbox_state(vm->sb);
+    vm->room_call = &rc;
+    lua_sethook(L, room_hook_limit, LUA_MASKCOUNT, 1000);
+    lua_settop(L, 0);
+    lua_pushcfunction(L, room_hook_run);
+    lua_pushlightuserdata(L, &rc);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        char esc[600];
+        LOG_W("roomJoin hook failed", "\"error\":\"%s\"",
+              log_escape(lua_tostring(L, -1), esc, sizeof esc));
+        rc.allowed = 0;
+    }
+    lua_settop(L, 0);
+    lua_sethook(L, NULL, 0, 0);
+    vm->room_call = NULL;
+    json_decref(rc.user);
+    if (rc.code[0]) {
+        snprintf(last_code, sizeof last_code, "%s", rc.code);
+        *code = last_code;
+    }
+    return rc.allowed;
+}
+
+static void cancel(struct rt_req *req, int tell_sender)
+{
+    if (req->cancelled)
+        return;
+    if (tell_sender)
+        answer_error(req, "request.aborted", NULL);
+    req->cancelled = 1;
+    req->answered = 1; /* the sender's answer is request.aborted (or it is gone) */
+    if (req->act == ACT_WAIT && req->sleeping) {
+        /* resume now: sleep and flushPressure raise request.aborted in the handler */
+        timer_cancel(&req->timer);
+        req->sleeping = 0;
+        req->act = ACT_RESUME;
+        rt_ready_push(req);
+    }
+}
+
 void runtime_conn_closed(struct runtime *rt, uint64_t conn)
 {
-    (void)rt;
-    (void)conn; /* requests of a gone sender still run to completion and fan out */
+    /* A gone sender's requests are cancelled; they still fan out if the handler commits. */
+    for (struct rt_req *r = rt->all; r; r = r->next)
+        if (r->sender == conn)
+            cancel(r, 0);
+    rearm(rt);
+}
+
+void runtime_cancel(struct runtime *rt, uint64_t conn, const char *cancel_id)
+{
+    for (struct rt_req *r = rt->all; r; r = r->next)
+        if (r->sender == conn && r->cancel_id[0] && strcmp(r->cancel_id, cancel_id) == 0) {
+            cancel(r, 1);
+            break;
+        }
+    rearm(rt);
 }
 
 /* ---- lifetime ---- */

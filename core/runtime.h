@@ -31,6 +31,13 @@ struct runtime_host {
     int (*members)(void *ud, const char *room, size_t len, uint64_t **out, size_t *n);
     /* The session of conn (NULL: anonymous or gone). Borrowed until control returns. */
     const struct session *(*session)(void *ud, uint64_t conn);
+    /* Stream audiences (frames are borrowed): every member of a room, every socket of a
+     * session, every socket of a user. Return how many connections took it. */
+    size_t (*broadcast)(void *ud, const char *room, size_t len, struct buf *packet);
+    size_t (*to_session)(void *ud, const char *session_id, struct buf *packet);
+    size_t (*to_user)(void *ud, const char *user_id, struct buf *packet);
+    /* Bytes queued for conn (backpressure); 0 when unknown or gone. */
+    size_t (*queued)(void *ud, uint64_t conn);
     /* Something became due in delay_ms: call runtime_poll then (0 = next loop turn). */
     void (*wake)(void *ud, uint64_t delay_ms);
     /* A reload failed in development: tell clients (devError). May be NULL. */
@@ -57,8 +64,17 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
 void runtime_poll(struct runtime *rt);
 /* Milliseconds until runtime_poll has work (UINT64_MAX: nothing scheduled). */
 uint64_t runtime_next_in(struct runtime *rt);
-/* The connection went away. */
+/* The connection went away: its requests are cancelled (no answer is sent). */
 void runtime_conn_closed(struct runtime *rt, uint64_t conn);
+/* `syncCancel {cb}` from conn: cancel its request with that cancel id (a no-op when unknown).
+ * The sender is answered with request.aborted at once. */
+void runtime_cancel(struct runtime *rt, uint64_t conn, const char *cancel_id);
+
+/* rooms.policy = "hook": ask the `roomJoin` hook of _hooks.lua whether conn may join room.
+ * The hook runs synchronously with a 50 ms budget and may not sleep. Returns 1 (allowed) or
+ * 0 with *code set to its errorCode or "room.forbidden" (also when it fails or is absent). */
+int runtime_room_allowed(struct runtime *rt, uint64_t conn, const char *room, size_t len,
+                         const char **code);
 
 /* Recompile every handler into a new generation; on success new requests use it and the old
  * one is freed when its last request ends. On failure the old generation stays, the error is

@@ -15,7 +15,9 @@
 #include "conn.h"
 #include "buf.h"
 #include "envelope.h"
+#include "events.h"
 #include "fanout.h"
+#include "http_sync.h"
 #include "reload.h"
 #include "runtime.h"
 #include "session.h"
@@ -124,7 +126,19 @@ static int host_send(void *ud, uint64_t conn, struct buf *packet)
 static int host_is_member(void *ud, uint64_t conn, const char *room, size_t len)
 {
     struct server *s = ud;
-    return conn_get(s->conns, conn) && room_is_member(s->rooms, conn, room, len);
+    struct conn *c = conn_get(s->conns, conn);
+    if (!c)
+        return 0;
+    if (!conn_is_virtual(c))
+        return room_is_member(s->rooms, conn, room, len);
+    /* An HTTP request is in the rooms its session has joined (reference §5.2). */
+    const struct session *ss = conn_session(c);
+    char *const *names;
+    size_t n = ss ? srooms_list(conn_table_srooms(s->conns), ss->session_id, &names) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], room, len) == 0)
+            return 1;
+    return 0;
 }
 
 static int host_members(void *ud, const char *room, size_t len, uint64_t **out, size_t *n)
@@ -149,6 +163,35 @@ static const struct session *host_session(void *ud, uint64_t conn)
     struct server *s = ud;
     struct conn *c = conn_get(s->conns, conn);
     return c ? conn_session(c) : NULL;
+}
+
+static size_t host_broadcast(void *ud, const char *room, size_t len, struct buf *packet)
+{
+    struct server *s = ud;
+    return fanout_room(conn_table_fanout(s->conns), room, len, packet, 0);
+}
+
+static size_t host_to_session(void *ud, const char *session_id, struct buf *packet)
+{
+    struct server *s = ud;
+    char room[1100];
+    int n = events_session_room(room, sizeof room, session_id);
+    return n > 0 ? fanout_room(conn_table_fanout(s->conns), room, (size_t)n, packet, 0) : 0;
+}
+
+static size_t host_to_user(void *ud, const char *user_id, struct buf *packet)
+{
+    struct server *s = ud;
+    char room[1100];
+    int n = events_user_room(room, sizeof room, user_id);
+    return n > 0 ? fanout_room(conn_table_fanout(s->conns), room, (size_t)n, packet, 0) : 0;
+}
+
+static size_t host_queued(void *ud, uint64_t conn)
+{
+    struct server *s = ud;
+    struct conn *c = conn_get(s->conns, conn);
+    return c ? conn_queued_bytes(c) : 0;
 }
 
 static void on_runtime(lws_sorted_usec_list_t *sul)
@@ -206,20 +249,30 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         memset(pss, 0, sizeof *pss);
         if (strcmp(uri, "/luckysync/stats") == 0)
             return serve_stats(s, wsi, pss);
+        if (strncmp(uri, "/sync/", 6) == 0)
+            return http_sync_request(s->conns, wsi, pss, uri);
         if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
             return conn_http_respond(wsi, pss, 405, "method not allowed");
         return serve_static(s, wsi, pss, uri);
     }
     case LWS_CALLBACK_HTTP_BODY:
+        if (http_sync_owns(pss))
+            return http_sync_body(s->conns, wsi, pss, in, len);
         return conn_http_body(s->conns, wsi, pss, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (http_sync_owns(pss))
+            return http_sync_body_done(s->conns, wsi, pss);
         return conn_http_body_done(s->conns, wsi, pss);
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (http_sync_owns(pss))
+            return http_sync_writeable(s->conns, wsi, pss);
         return conn_http_writeable(s->conns, wsi, pss);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (pss && http_sync_owns(pss))
+            http_sync_closed(s->conns, wsi, pss);
         if (pss)
             conn_http_closed(s->conns, wsi, pss);
         return 0;
@@ -313,6 +366,10 @@ struct server *server_new(const struct config *cfg)
                                 .is_member = host_is_member,
                                 .members = host_members,
                                 .session = host_session,
+                                .broadcast = host_broadcast,
+                                .to_session = host_to_session,
+                                .to_user = host_to_user,
+                                .queued = host_queued,
                                 .wake = host_wake,
                                 .dev_error = host_dev_error,
                                 .ud = s};

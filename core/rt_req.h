@@ -1,0 +1,94 @@
+/* rt_req: the private state of the runtime and of one request, shared by runtime.c (the
+ * lifecycle) and rt_stream.c (stream primitives, throttles, backpressure, cancel). */
+#ifndef LUCKYSYNC_RT_REQ_H
+#define LUCKYSYNC_RT_REQ_H
+
+#include <jansson.h>
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime.h"
+#include "timer.h"
+
+struct rt_gen;
+struct rt_vm;
+struct rt_route;
+struct ratelimit;
+struct rt_throttle;
+
+enum stage { ST_SERVER = 1, ST_PRE_FANOUT, ST_CLIENT, ST_POST_FANOUT, ST_ON_ERROR };
+enum act { ACT_START, ACT_RESUME, ACT_DONE, ACT_FANOUT, ACT_CLIENT_NEXT, ACT_FINISH, ACT_WAIT };
+enum outcome { OUT_OK, OUT_ERROR, OUT_KILLED };
+enum kill { KILL_NONE, KILL_TIMEOUT, KILL_OOM };
+
+struct rt_req {
+    struct rt_req *ready_next;
+    struct rt_req *prev, *next; /* all requests in flight */
+    struct timer_node timer;
+    struct runtime *rt;
+    struct rt_gen *gen;
+    struct rt_vm *vm;
+    const struct rt_route *route;
+    lua_State *co;
+    int co_ref;
+    enum stage stage;
+    enum act act;
+    int queued, sleeping;
+    enum kill kill;
+    uint64_t sender;
+    json_t *data, *ri, *user, *result, *server_output, *recipient;
+    int64_t ack_id;
+    char *receiver, *cb;
+    int ignore_self;
+    uint64_t cpu_used_ns, cpu_start_ns, slice_start_ns;
+    /* the outcome of the last Lua call */
+    enum outcome out;
+    json_t *out_value;
+    char *out_error;
+    /* fanout */
+    uint64_t *recips;
+    size_t nrecips, next_recip, delivered;
+    struct buf *frame;
+    /* onError */
+    const char *fail_stage;
+    char *fail_msg;
+    /* streaming and cancel */
+    char cancel_id[40];
+    int cancelled, answered, broadcasted;
+    struct rt_throttle *throttles;
+    uint64_t pressure_threshold; /* flushPressure: bytes */
+};
+
+struct runtime {
+    const struct config *cfg;
+    struct runtime_host host;
+    struct rt_gen *gen;
+    char *lua_dir;
+    struct timer_wheel *wheel;
+    struct rt_req *ready_head, *ready_tail;
+    struct rt_req *all;
+    unsigned inflight;
+    struct rt_req *running;
+    struct ratelimit *rl;
+};
+
+uint64_t rt_mono_ns(void);
+/* The request whose Lua is running on L's VM right now (NULL outside a request). */
+struct rt_req *rt_current(lua_State *L);
+/* Put req on the ready queue (runs on the next runtime_poll). */
+void rt_ready_push(struct rt_req *req);
+
+/* rt_stream.c */
+/* Push ctx.stream, ctx.broadcastStream, ctx.streamTo, ctx.streamToUsers, ctx.cancelled into
+ * the ctx table at the top of L, and the per-request functions table (flushPressure,
+ * createStreamThrottle over the VM's shared functions) as ctx.functions. */
+void rt_stream_push_ctx(lua_State *L, struct rt_req *req);
+/* Flush every throttle of req that still holds text (before the final answer). */
+void rt_stream_flush_all(struct rt_req *req);
+/* Detach req's throttles (request ending). */
+void rt_stream_release(struct rt_req *req);
+/* Continuations of sleep/flushPressure raise request.aborted once req is cancelled. */
+int rt_sleep_k(lua_State *L, int status, lua_KContext k);
+
+#endif
