@@ -640,11 +640,13 @@ int conn_origin_allowed(const struct config *cfg, struct lws *wsi)
     return 0;
 }
 
-int conn_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
+static int cors_headers(struct lws *wsi, const char *saved, unsigned char **p, unsigned char *end)
 {
     char origin[512];
-    int n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
-    if (n <= 0)
+    int n = saved ? (int)strlen(saved) : lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
+    if (saved && n < (int)sizeof origin)
+        memcpy(origin, saved, (size_t)n + 1);
+    if (n <= 0 || n >= (int)sizeof origin)
         return 0;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
                                     (const unsigned char *)origin, n, p, end) ||
@@ -655,6 +657,11 @@ int conn_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end
                                     (const unsigned char *)"Origin", 6, p, end))
         return -1;
     return 0;
+}
+
+int conn_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+    return cors_headers(wsi, NULL, p, end);
 }
 
 /* ---- HTTP long-polling ---- */
@@ -684,13 +691,13 @@ static int eio_error(struct lws *wsi, struct conn_pss *pss, unsigned status, int
 
 /* Write status + headers + body in one HTTP_FINAL write from the scratch buffer, whose
  * payload already sits at scratch + LWS_PRE + HEADER_ROOM. */
-static int write_http(struct conn_table *t, struct lws *wsi, unsigned status, const char *ctype,
-                      size_t body_len)
+static int write_http_o(struct conn_table *t, struct lws *wsi, unsigned status,
+                        const char *ctype, size_t body_len, const char *saved_origin)
 {
     unsigned char *start = t->scratch + LWS_PRE;
     unsigned char *p = start, *end = start + HEADER_ROOM;
     if (lws_add_http_common_headers(wsi, status, ctype, body_len, &p, end) ||
-        conn_add_cors_headers(wsi, &p, end) ||
+        cors_headers(wsi, saved_origin, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end) ||
         lws_finalize_http_header(wsi, &p, end))
@@ -700,6 +707,12 @@ static int write_http(struct conn_table *t, struct lws *wsi, unsigned status, co
     if (lws_write(wsi, start, hlen + body_len, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int write_http(struct conn_table *t, struct lws *wsi, unsigned status, const char *ctype,
+                      size_t body_len)
+{
+    return write_http_o(t, wsi, status, ctype, body_len, NULL);
 }
 
 int conn_http_request(struct conn_table *t, struct lws *wsi, struct conn_pss *pss,
@@ -765,8 +778,17 @@ int conn_http_request(struct conn_table *t, struct lws *wsi, struct conn_pss *ps
     pss->kind = PSS_POLL_GET;
     c->poll = wsi;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    if (sendq_count(&c->q) || c->noop_pending)
+    if (sendq_count(&c->q) || c->noop_pending) {
         lws_callback_on_writable(wsi);
+        return 0;
+    }
+    /* Held: give the header table back to lws's small pool (else a few hundred waiting polls
+     * would starve every other HTTP request); keep the Origin for the CORS answer. */
+    char origin[512];
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) > 0)
+        pss->body = strdup(origin); /* freed with the transaction (conn_http_closed) */
+    pss->status_sent = 2;           /* headers detached */
+    lws_http_headers_detach(wsi);
     return 0;
 }
 
@@ -836,6 +858,8 @@ int conn_http_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *
         return 0;
     struct conn *c = lookup(t, pss->conn_id);
     const char *ctype = "text/plain; charset=UTF-8";
+    /* a held poll's headers are gone: answer CORS from the Origin saved when it was held */
+    const char *saved = pss->status_sent == 2 ? (pss->body ? pss->body : "") : NULL;
     pss->kind = PSS_NONE;
     if (!c || c->closing) {
         if (c && c->poll == wsi)
@@ -843,7 +867,7 @@ int conn_http_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *
         if (scratch_reserve(t, LWS_PRE + HEADER_ROOM + 1))
             return -1;
         t->scratch[LWS_PRE + HEADER_ROOM] = '1';
-        return write_http(t, wsi, 200, ctype, 1);
+        return write_http_o(t, wsi, 200, ctype, 1, saved);
     }
     c->poll = NULL;
     if (c->noop_pending) {
@@ -851,7 +875,7 @@ int conn_http_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *
         if (scratch_reserve(t, LWS_PRE + HEADER_ROOM + 1))
             return -1;
         t->scratch[LWS_PRE + HEADER_ROOM] = '6';
-        return write_http(t, wsi, 200, ctype, 1);
+        return write_http_o(t, wsi, 200, ctype, 1, saved);
     }
     /* engine.io-protocol v4: packets joined by 0x1e, at most maxPayload bytes per response
      * (always at least one packet). */
@@ -880,7 +904,7 @@ int conn_http_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *
         o += buf_len(b);
     }
     sendq_pop(&c->q, n);
-    return write_http(t, wsi, 200, ctype, total);
+    return write_http_o(t, wsi, 200, ctype, total, saved);
 }
 
 void conn_http_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)

@@ -425,7 +425,7 @@ int events_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t
     } else if (strcmp(name, "sync") == 0) {
         struct runtime *rt = conn_table_runtime(t);
         if (rt)
-            runtime_sync(rt, conn_id(c), arg ? arg : json_null(), pk.ack_id);
+            runtime_sync(rt, conn_id(c), arg ? arg : json_null(), pk.ack_id, pk.data_len);
         else
             answer(t, c, "sync", json_object_get(arg, "responseIndex"), pk.ack_id,
                    error_env("sync.notFound"));

@@ -172,12 +172,13 @@ int http_sync_body_done(struct conn_table *t, struct lws *wsi, struct conn_pss *
     if (payload && json_is_string(cb))
         json_object_set(payload, "cb", cb);
     json_decref(body);
+    size_t raw_len = r->len;
     free(r->body);
     r->body = NULL;
     pss->kind = KIND_WAIT;
     pss->conn_id = conn_id(c);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    runtime_sync(rt, conn_id(c), payload ? payload : json_null(), -1);
+    runtime_sync(rt, conn_id(c), payload ? payload : json_null(), -1, raw_len);
     json_decref(payload);
     return 0;
 }

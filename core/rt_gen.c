@@ -155,7 +155,7 @@ static int extract_meta(lua_State *L, struct rt_route *r, const char *chunk, cha
         char serr[256];
         r->input = schema_compile(L, lua_gettop(L), serr, sizeof serr);
         if (!r->input)
-            problem(err, errlen, "%s:1: input: %s", chunk, serr);
+            problem(err, errlen, "%s:1: %s", chunk, serr);
     } else if (!lua_isnil(L, -1)) {
         problem(err, errlen, "%s:1: input must be a table", chunk);
     }

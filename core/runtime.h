@@ -57,9 +57,12 @@ struct runtime *runtime_new(const struct config *cfg, const char *lua_dir,
 /* Fails every request in flight (no answers are sent) and frees everything. */
 void runtime_free(struct runtime *rt);
 
-/* A `sync` event from conn: payload is its argument (borrowed; any JSON value), ack_id the
- * Socket.IO ack id or -1. Never fails: every problem is answered with an error envelope. */
-void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int64_t ack_id);
+/* A `sync` event from conn: payload is its argument (borrowed, shared: never modified; any
+ * JSON value), ack_id the Socket.IO ack id or -1, raw_len the size of the packet it came in
+ * (bounds the data for sync.maxPayload; 0: measure). Never fails: every problem is answered
+ * with an error envelope. */
+void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int64_t ack_id,
+                  size_t raw_len);
 /* Run due timers and ready work. */
 void runtime_poll(struct runtime *rt);
 /* Milliseconds until runtime_poll has work (UINT64_MAX: nothing scheduled). */

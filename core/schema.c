@@ -23,9 +23,9 @@ static const struct {
     const char *name;
     unsigned bits;
 } type_names[] = {
-    {"string", T_STRING}, {"number", T_NUMBER}, {"integer", T_INTEGER},
-    {"boolean", T_BOOLEAN}, {"null", T_NULL}, {"any", T_ANY},
-    {"object", T_OBJECT}, {"array", T_ARRAY}, {"table", T_OBJECT | T_ARRAY},
+    {"string", T_STRING},   {"number", T_NUMBER}, {"integer", T_INTEGER},
+    {"boolean", T_BOOLEAN}, {"null", T_NULL},     {"any", T_ANY},
+    {"object", T_OBJECT},   {"array", T_ARRAY},   {"table", T_OBJECT | T_ARRAY},
 };
 
 enum { EV_STR, EV_INT, EV_REAL };
@@ -82,7 +82,12 @@ static int utf8_valid(const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
         unsigned c = s[i], cp;
-        unsigned need = c < 0x80 ? 0 : c < 0xC2 ? 9 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : c < 0xF5 ? 3 : 9;
+        unsigned need = c < 0x80   ? 0
+                        : c < 0xC2 ? 9
+                        : c < 0xE0 ? 1
+                        : c < 0xF0 ? 2
+                        : c < 0xF5 ? 3
+                                   : 9;
 
         if (need == 9 || len - i <= need)
             return 0;
@@ -211,8 +216,7 @@ static int copy_text(struct cctx *c, int idx, const char *sub, char **out, size_
 }
 
 /* "string", "integer?", "string|null": a union of type names, then an optional '?'. */
-static int parse_type(struct cctx *c, const char *sub, const char *s, size_t len,
-                      struct node *n)
+static int parse_type(struct cctx *c, const char *sub, const char *s, size_t len, struct node *n)
 {
     size_t start = 0, whole = len > 64 ? 64 : len;
 
@@ -233,8 +237,8 @@ static int parse_type(struct cctx *c, const char *sub, const char *s, size_t len
         if ((bits & T_ANY) && (start > 0 || end < len))
             return fail(c, sub, "'any' cannot be part of a union");
         if (n->types & bits)
-            return fail(c, sub, "'%.*s' repeats a type in '%.*s'", (int)(end - start),
-                        s + start, (int)whole, s);
+            return fail(c, sub, "'%.*s' repeats a type in '%.*s'", (int)(end - start), s + start,
+                        (int)whole, s);
         n->types |= bits;
         start = end + 1;
     } while (start <= len);
@@ -286,8 +290,10 @@ static int compile_fields(struct cctx *c, int t, struct node *n, int depth)
         for (size_t k = 0; k < f->len && !bad; k++)
             bad = (unsigned char)f->name[k] < 0x20 || f->name[k] == 0x7f;
         if (bad)
-            return fail(c, "", "field names must be 1 to %d bytes of UTF-8 without control "
-                        "characters", SCHEMA_MAX_NAME);
+            return fail(c, "",
+                        "field names must be 1 to %d bytes of UTF-8 without control "
+                        "characters",
+                        SCHEMA_MAX_NAME);
         if (!(f->spec = calloc(1, sizeof *f->spec)))
             return oom(c);
         old = cpath_push(c, is_identifier(f->name) ? ".%.64s" : "[\"%.64s\"]", f->name);
@@ -459,7 +465,8 @@ static int compile_table(struct cctx *c, int v, struct node *n, int depth)
         int length = kind == T_STRING || kind == T_ARRAY;
 
         if (!length && (!kind || (kind & ~(unsigned)(T_NUMBER | T_INTEGER))))
-            return fail(c, "", "min and max need one string, number, integer or array type "
+            return fail(c, "",
+                        "min and max need one string, number, integer or array type "
                         "(or it|null)");
         if ((HAS(K_MIN) && read_bound(c, SLOT(K_MIN), K_MIN, length, &n->min)) ||
             (HAS(K_MAX) && read_bound(c, SLOT(K_MAX), K_MAX, length, &n->max)))
@@ -615,7 +622,8 @@ static size_t vpath_push(struct vctx *v, const char *key, size_t keylen, size_t 
     if (!v->cap)
         return old;
     if (key)
-        n = snprintf(v->buf + old, v->cap - old, "%s%.*s", old ? "." : "", (int)keylen, key);
+        n = snprintf(v->buf + old, v->cap - old, "%s%.*s", old ? "." : "",
+                     (int)(keylen < v->cap ? keylen : v->cap), key);
     else
         n = snprintf(v->buf + old, v->cap - old, "[%zu]", index);
     v->len = n < 0 ? old : old + (size_t)n < v->cap ? old + (size_t)n : v->cap - 1;
@@ -664,31 +672,46 @@ static int declared(const struct node *n, const char *key, size_t len)
     return n && n->nfields && bsearch(&k, n->fields, n->nfields, sizeof k, fieldcmp);
 }
 
+/* 1 if j, a value taken as is (any, or an object or array without a spec), passes: no
+ * container deeper than SCHEMA_MAX_DATA_DEPTH and no reserved key. No path, no ordering. */
+static int free_ok(const json_t *j, int depth)
+{
+    const char *key;
+    size_t len;
+    json_t *val;
+
+    if (!json_is_object(j) && !json_is_array(j))
+        return 1;
+    if (depth > SCHEMA_MAX_DATA_DEPTH)
+        return 0;
+    for (size_t i = 0; i < json_array_size(j); i++)
+        if (!free_ok(json_array_get(j, i), depth + 1))
+            return 0;
+    json_object_keylen_foreach((json_t *)j, key, len, val)
+    {
+        if (is_reserved(key, len) || !free_ok(val, depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
 static int check_free(struct vctx *v, const json_t *j, int depth);
 
-/* The undeclared keys of object j (n NULL: a free-form object). Every key is checked; the
- * smallest failing one is checked again to leave its path and reason. */
+/* The undeclared keys of object j (n NULL: a free-form object): the smallest failing key is
+ * reported. free_ok finds the failing keys, so only the reported one is descended into again. */
 static int check_extra(struct vctx *v, const struct node *n, const json_t *j, int depth)
 {
     int open = n ? n->open : 1;
-    const char *best = NULL;
-    size_t bestlen = 0, old;
+    const char *best = NULL, *key;
+    size_t bestlen = 0, len;
+    json_t *val;
 
-    for (void *it = json_object_iter((json_t *)j); it;
-         it = json_object_iter_next((json_t *)j, it)) {
-        const char *key = json_object_iter_key(it);
-        size_t len = json_object_iter_key_len(it);
-        int bad;
-
+    json_object_keylen_foreach((json_t *)j, key, len, val)
+    {
         if (declared(n, key, len))
             continue;
-        bad = !open || is_reserved(key, len);
-        if (!bad) {
-            old = vpath_push(v, key, len, 0);
-            bad = check_free(v, json_object_iter_value(it), depth + 1) != 0;
-            vpath_pop(v, old);
-        }
-        if (bad && (!best || keycmp(key, len, best, bestlen) < 0))
+        if ((!open || is_reserved(key, len) || !free_ok(val, depth + 1)) &&
+            (!best || keycmp(key, len, best, bestlen) < 0))
             best = key, bestlen = len;
     }
     if (!best)
@@ -699,21 +722,20 @@ static int check_extra(struct vctx *v, const struct node *n, const json_t *j, in
     return check_free(v, json_object_getn(j, best, bestlen), depth + 1);
 }
 
-/* A value taken as is (any, or an object or array without a spec): depth and reserved keys. */
+/* A value taken as is: free_ok, with the path and reason of the first failure. */
 static int check_free(struct vctx *v, const json_t *j, int depth)
 {
-    if (!json_is_object(j) && !json_is_array(j))
+    if (free_ok(j, depth))
         return 0;
     if (depth > SCHEMA_MAX_DATA_DEPTH)
         return vfail(v, "tooDeep");
     if (json_is_object(j))
         return check_extra(v, NULL, j, depth);
     for (size_t i = 0; i < json_array_size(j); i++) {
-        size_t old = vpath_push(v, NULL, 0, i);
-
-        if (check_free(v, json_array_get(j, i), depth + 1))
-            return -1;
-        vpath_pop(v, old);
+        if (!free_ok(json_array_get(j, i), depth + 1)) {
+            vpath_push(v, NULL, 0, i);
+            return check_free(v, json_array_get(j, i), depth + 1);
+        }
     }
     return 0;
 }
@@ -731,7 +753,7 @@ static int check_enum(struct vctx *v, const struct node *n, const json_t *j)
                 return 0;
         } else if (e->kind != EV_STR && json_is_number(j)) {
             kind_seen = 1;
-            if (e->kind == EV_REAL ? !num_cmp(j, e->d)
+            if (e->kind == EV_REAL   ? !num_cmp(j, e->d)
                 : json_is_integer(j) ? json_integer_value(j) == e->i
                                      : !cmp_int_dbl(e->i, json_real_value(j)))
                 return 0;

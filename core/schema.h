@@ -1,7 +1,8 @@
-/* schema: the small schema language of a route's `input` (see docs/HANDLERS.md): compiled
- * once from the Lua declaration when handlers load, then used to validate each request's data
- * (a jansson value, before it enters Lua) and to generate TypeScript declarations. Pure; the
- * compiled form is immutable and can be shared by every VM of a generation. */
+/* schema: the small schema language of a route's `input` (the language: docs/SCHEMA.md; where
+ * `input` sits in a handler module: docs/HANDLERS.md): compiled once from the Lua declaration
+ * when handlers load, then used to validate each request's data (a jansson value, before it
+ * enters Lua) and to generate TypeScript declarations. Pure; the compiled form is plain C,
+ * immutable, independent of the lua_State, and can be shared by every VM of a generation. */
 #ifndef LUCKYSYNC_SCHEMA_H
 #define LUCKYSYNC_SCHEMA_H
 
@@ -13,13 +14,13 @@ struct schema;
 
 /* Bounds (docs/SCHEMA.md, "Limits"). A declaration past one is a compile error; data nested
  * deeper than SCHEMA_MAX_DATA_DEPTH containers fails with "tooDeep". */
-#define SCHEMA_MAX_DEPTH 32       /* spec nesting: the fields of `input` are level 1 */
-#define SCHEMA_MAX_DATA_DEPTH 64  /* data containers: the top-level object is level 1 */
-#define SCHEMA_MAX_FIELDS 256     /* fields of one object */
-#define SCHEMA_MAX_ENUM 256       /* values of one enum */
-#define SCHEMA_MAX_NODES 4096     /* specs in one schema */
-#define SCHEMA_MAX_NAME 128       /* bytes of a field name */
-#define SCHEMA_MAX_TEXT 1024      /* bytes of an enum string or a description */
+#define SCHEMA_MAX_DEPTH 32      /* spec nesting: the fields of `input` are level 1 */
+#define SCHEMA_MAX_DATA_DEPTH 64 /* data containers: the top-level object is level 1 */
+#define SCHEMA_MAX_FIELDS 256    /* fields of one object */
+#define SCHEMA_MAX_ENUM 256      /* values of one enum */
+#define SCHEMA_MAX_NODES 4096    /* specs in one schema */
+#define SCHEMA_MAX_NAME 128      /* bytes of a field name */
+#define SCHEMA_MAX_TEXT 1024     /* bytes of an enum string or a description */
 
 /* Compile the declaration at stack index idx (a table: field name → type spec). Reads with raw
  * access only (no metamethods) inside a lua_pcall, never raises; the stack is left as it was.

@@ -349,7 +349,7 @@ struct server *server_new(const struct config *cfg)
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_pool = 256;
+    info.max_http_header_pool = 64; /* held polls give theirs back (conn.c) */
     info.max_http_header_data = 4096;
     info.keepalive_timeout = 30;
     info.timeout_secs = 20;

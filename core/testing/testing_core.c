@@ -301,7 +301,7 @@ static int l_call(lua_State *L)
     lua_pop(L, 1);
     int timeout_ms = opt_int(L, 2, "timeoutMs", 10000);
 
-    runtime_sync(a->rt, 1, payload, -1);
+    runtime_sync(a->rt, 1, payload, -1, 0);
     json_decref(payload);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
