@@ -37,9 +37,14 @@ struct rt_vm {
     unsigned inflight;  /* requests assigned to this VM */
     struct rt_req *running; /* the request being resumed right now */
     int broken;         /* over its cap after a full collection: replace when idle */
-    unsigned long long load_deadline_ns;
-    struct room_call *room_call; /* the roomJoin hook running synchronously, if any */ /* while loading: a top-level loop is cut here */
+    unsigned long long load_deadline_ns; /* while loading: a top-level loop is cut here */
+    struct room_call *room_call; /* the roomJoin hook running synchronously, if any */
+    /* finished coroutines kept for the next requests (registry refs), at most RT_VM_SPARE */
+    int spare_ref[64];
+    lua_State *spare_co[64];
+    unsigned nspare;
 };
+#define RT_VM_SPARE 64
 
 enum rt_hook {
     RT_HOOK_PRE_FANOUT,

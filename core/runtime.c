@@ -472,10 +472,16 @@ static void req_free(struct rt_req *req)
     rt->inflight--;
     rt_stream_release(req);
     if (req->co) {
-        lua_State *L = sandbox_state(req->vm->sb);
+        struct rt_vm *vm = req->vm;
         lua_settop(req->co, 0);
         lua_resetthread(req->co);
-        luaL_unref(L, LUA_REGISTRYINDEX, req->co_ref);
+        lua_sethook(req->co, NULL, 0, 0);
+        if (vm->nspare < RT_VM_SPARE && !vm->broken) { /* reuse it for the next request */
+            vm->spare_co[vm->nspare] = req->co;
+            vm->spare_ref[vm->nspare++] = req->co_ref;
+        } else {
+            luaL_unref(sandbox_state(vm->sb), LUA_REGISTRYINDEX, req->co_ref);
+        }
     }
     if (req->vm)
         req->vm->inflight--;
@@ -513,6 +519,14 @@ static int attach_vm(struct rt_req *req)
     struct rt_vm *vm = rt_gen_pick_vm(req->gen);
     if (!vm)
         return -1;
+    if (vm->nspare) {
+        vm->nspare--;
+        req->co = vm->spare_co[vm->nspare];
+        req->co_ref = vm->spare_ref[vm->nspare];
+        req->vm = vm;
+        vm->inflight++;
+        return 0;
+    }
     lua_State *L = sandbox_state(vm->sb);
     lua_settop(L, 0);
     lua_pushcfunction(L, newthread);
