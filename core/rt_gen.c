@@ -325,6 +325,9 @@ static void gen_free(struct rt_gen *g)
     for (size_t i = 0; g->vms && i < g->nvms; i++)
         vm_free(g->vms[i]);
     free(g->vms);
+    for (size_t i = 0; i < g->nretired; i++)
+        vm_free(g->retired[i]);
+    free(g->retired);
     for (size_t i = 0; i < g->nroutes; i++) {
         route_clear(&g->routes[i]);
         free(g->srv[i].chunk);
@@ -463,17 +466,44 @@ void rt_gen_repair(struct rt_gen *g)
 {
     for (size_t i = 0; i < g->nvms; i++) {
         struct rt_vm *vm = g->vms[i];
-        if (!vm || !vm->broken || vm->inflight)
+        if (!vm || !vm->broken)
             continue;
+        struct rt_vm **nr = NULL;
+        if (vm->inflight) {
+            nr = realloc(g->retired, (g->nretired + 1) * sizeof *nr);
+            if (!nr)
+                continue;
+            g->retired = nr;
+        }
         char err[2048] = "";
         struct rt_vm *fresh = vm_build(g, 0, err, sizeof err);
         if (!fresh) {
             LOG_E("cannot rebuild a Lua VM", "\"error\":\"%.200s\"", err);
             continue;
         }
-        LOG_W("Lua VM replaced", "\"generation\":%u,\"vm\":%zu", g->id, i);
-        vm_free(vm);
+        LOG_W("Lua VM replaced", "\"generation\":%u,\"vm\":%zu,\"busy\":%u", g->id, i,
+              vm->inflight);
+        if (vm->inflight) {
+            vm->retired = 1;
+            g->retired[g->nretired++] = vm;
+        } else {
+            vm_free(vm);
+        }
         g->vms[i] = fresh;
+    }
+}
+
+void rt_gen_vm_left(struct rt_gen *g, struct rt_vm *vm)
+{
+    vm->inflight--;
+    if (!vm->retired || vm->inflight)
+        return;
+    for (size_t i = 0; i < g->nretired; i++) {
+        if (g->retired[i] == vm) {
+            g->retired[i] = g->retired[--g->nretired];
+            vm_free(vm);
+            return;
+        }
     }
 }
 

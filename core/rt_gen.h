@@ -36,7 +36,8 @@ struct rt_vm {
     int hooks_ref;      /* registry: hooks table, or LUA_NOREF */
     unsigned inflight;  /* requests assigned to this VM */
     struct rt_req *running; /* the request being resumed right now */
-    int broken;         /* over its cap after a full collection: replace when idle */
+    int broken;         /* over its cap after a full collection: replace it */
+    int retired;        /* replaced while requests still ran in it: freed after the last */
     unsigned long long load_deadline_ns; /* while loading: a top-level loop is cut here */
     struct room_call *room_call; /* the roomJoin hook running synchronously, if any */
     /* finished coroutines kept for the next requests (registry refs), at most RT_VM_SPARE */
@@ -70,6 +71,8 @@ struct rt_gen {
     int has_hook[RT_HOOK_COUNT];
     struct rt_vm **vms;
     size_t nvms;
+    struct rt_vm **retired; /* replaced VMs still running requests */
+    size_t nretired;
     /* what a VM needs to be rebuilt */
     size_t mem_cap;
     char *lua_dir, *handlers_dir;
@@ -90,8 +93,11 @@ const struct rt_route *rt_gen_find(const struct rt_gen *g, const char *key);
 size_t rt_gen_route_index(const struct rt_gen *g, const struct rt_route *r);
 /* The least loaded healthy VM (rebuilding broken idle ones first). NULL if none can be built. */
 struct rt_vm *rt_gen_pick_vm(struct rt_gen *g);
-/* Replace a broken VM once it has no request in flight. */
+/* Replace broken VMs: at once when idle; a busy one is retired (its requests finish there)
+ * and a fresh VM takes its slot. */
 void rt_gen_repair(struct rt_gen *g);
+/* A request left vm: frees a retired VM after its last request. */
+void rt_gen_vm_left(struct rt_gen *g, struct rt_vm *vm);
 
 /* Push the module of a route's server (which = 0) or client (1) file, or a hook function
  * (rt_gen_push_hook), onto L (the VM's main state or a coroutine of it). Push nil when absent.

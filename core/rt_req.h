@@ -19,7 +19,7 @@ struct rt_throttle;
 
 enum stage { ST_SERVER = 1, ST_PRE_FANOUT, ST_CLIENT, ST_POST_FANOUT, ST_ON_ERROR };
 enum act { ACT_START, ACT_RESUME, ACT_DONE, ACT_FANOUT, ACT_CLIENT_NEXT, ACT_FINISH, ACT_WAIT };
-enum outcome { OUT_OK, OUT_ERROR, OUT_KILLED };
+enum outcome { OUT_OK, OUT_ERROR, OUT_KILLED, OUT_BADVALUE };
 enum kill { KILL_NONE, KILL_TIMEOUT, KILL_OOM };
 
 struct rt_req {

@@ -37,6 +37,7 @@
 
 #define HOOK_COUNT 10000     /* instructions between checks of the slice and the budget */
 #define SLICE_NS 5000000ull  /* a running handler yields to the loop after 5 ms */
+#define STALL_NS 50000000ull /* … and is stopped after 50 ms where it cannot yield */
 #define MAX_LUA_DEPTH 4000   /* call-stack depth of a handler */
 #define RECEIVER_MAX 256
 #define CB_MAX 256
@@ -201,11 +202,21 @@ static void hook(lua_State *L, lua_Debug *ar)
             lua_Debug deep;
             if (lua_getstack(L, MAX_LUA_DEPTH, &deep))
                 luaL_error(L, "stack depth limit (%d calls) reached", MAX_LUA_DEPTH);
-            if (now - req->slice_start_ns > SLICE_NS && L == req->co && lua_isyieldable(L)) {
-                lua_yield(L, 0);
+            if (now - req->slice_start_ns > SLICE_NS) {
+                if (L == req->co && lua_isyieldable(L)) {
+                    lua_yield(L, 0);
+                    return;
+                }
+                /* Spinning where it cannot be paused (a coroutine the handler made, a callback
+                 * from C such as a sort comparator): the loop would stall, so it gets a short
+                 * grace and is then stopped. */
+                if (now - req->slice_start_ns > STALL_NS)
+                    req->kill = KILL_TIMEOUT;
+                else
+                    return;
+            } else {
                 return;
             }
-            return;
         }
     }
     /* Killed: fire at every instruction of this and the request's coroutine until gone. */
@@ -338,19 +349,13 @@ static void call_outcome(struct rt_req *req, enum outcome out)
         char err[256];
         if (luajson_from_lua(req->co, -1, LUAJSON_MAX_DEPTH, &req->out_value, err, sizeof err) !=
             0) {
-            req->out = OUT_ERROR;
+            /* not representable as JSON (a function, a cycle, a NaN…): a bad return shape */
+            req->out = OUT_BADVALUE;
             size_t n = strlen(err) + 32;
             req->out_error = malloc(n);
             if (req->out_error)
                 snprintf(req->out_error, n, "bad return value: %s", err);
             req->out_value = NULL;
-            req->kill = KILL_NONE;
-            req->act = ACT_DONE;
-            lua_settop(req->co, 0);
-            lua_resetthread(req->co);
-            req->out = OUT_ERROR;
-            req->out_value = json_string("invalidReturn");
-            return;
         }
     } else if (out == OUT_ERROR) {
         const char *m = lua_tostring(req->co, -1);
@@ -397,7 +402,7 @@ static void resume(struct rt_req *req, int nargs)
     if (req->kill == KILL_OOM) {
         lua_State *L = sandbox_state(vm->sb);
         lua_gc(L, LUA_GCCOLLECT);
-        if (sandbox_mem_used(vm->sb) > sandbox_mem_cap(vm->sb) * 9 / 10) {
+        if (sandbox_mem_used(vm->sb) > sandbox_mem_cap(vm->sb) * 3 / 4) {
             LOG_W("Lua VM over its memory cap after a full collection; replacing it",
                   "\"memUsed\":%zu", sandbox_mem_used(vm->sb));
             vm->broken = 1;
@@ -476,7 +481,7 @@ static void req_free(struct rt_req *req)
         lua_settop(req->co, 0);
         lua_resetthread(req->co);
         lua_sethook(req->co, NULL, 0, 0);
-        if (vm->nspare < RT_VM_SPARE && !vm->broken) { /* reuse it for the next request */
+        if (vm->nspare < RT_VM_SPARE && !vm->broken && !vm->retired) { /* reuse it next time */
             vm->spare_co[vm->nspare] = req->co;
             vm->spare_ref[vm->nspare++] = req->co_ref;
         } else {
@@ -484,7 +489,7 @@ static void req_free(struct rt_req *req)
         }
     }
     if (req->vm)
-        req->vm->inflight--;
+        rt_gen_vm_left(req->gen, req->vm); /* may free a retired VM: last use of req->vm */
     json_decref(req->data);
     json_decref(req->ri);
     json_decref(req->user);
@@ -583,6 +588,11 @@ static void server_done(struct rt_req *req)
     if (req->out == OUT_ERROR) {
         answer_error(req, "sync.serverExecutionFailed", NULL);
         fail(req, "server", req->out_error ? req->out_error : "error");
+        return;
+    }
+    if (req->out == OUT_BADVALUE) {
+        answer_error(req, "sync.invalidServerResponse", NULL);
+        fail(req, "server", req->out_error ? req->out_error : "bad return value");
         return;
     }
     json_t *r = req->out_value;
@@ -737,8 +747,9 @@ static void client_done(struct rt_req *req)
                               "error", "errorCode", "sync.invalidClientResponse");
         }
     } else {
-        const char *code =
-            req->out == OUT_KILLED ? kill_code(req) : "sync.clientExecutionFailed";
+        const char *code = req->out == OUT_KILLED     ? kill_code(req)
+                           : req->out == OUT_BADVALUE ? "sync.invalidClientResponse"
+                                                      : "sync.clientExecutionFailed";
         frame = json_pack("{s:s, s:s, s:s, s:s}", "cb", cb, "fullName", wire, "status", "error",
                           "errorCode", code);
         char esc[600];
@@ -1269,12 +1280,24 @@ int runtime_reload(struct runtime *rt)
             char file[512] = "", *nl = strchr(err, '\n');
             if (nl)
                 *nl = '\0';
-            const char *c = strstr(err, ".lua:");
+            /* The innermost location: "handlers/a.lua:2: require 'm': lua/m.lua:5: …" names
+             * lua/m.lua:5. */
+            const char *c = NULL;
+            for (const char *p = strstr(err, ".lua:"); p; p = strstr(p + 1, ".lua:"))
+                if (p[5] >= '0' && p[5] <= '9')
+                    c = p;
             int line = 0;
             const char *msg = err;
-            if (c && (size_t)(c - err) + 4 < sizeof file) {
-                memcpy(file, err, (size_t)(c - err) + 4);
-                file[(c - err) + 4] = '\0';
+            if (c) {
+                const char *startf = c;
+                while (startf > err && startf[-1] != ' ' && startf[-1] != '\'' &&
+                       startf[-1] != '"')
+                    startf--;
+                size_t fl = (size_t)(c - startf) + 4;
+                if (fl < sizeof file) {
+                    memcpy(file, startf, fl);
+                    file[fl] = '\0';
+                }
                 line = (int)strtol(c + 5, NULL, 10);
                 const char *m = strchr(c + 5, ':');
                 msg = m ? m + 1 + (m[1] == ' ') : err;

@@ -35,6 +35,7 @@ struct server {
     struct conn_table *conns;
     lws_sorted_usec_list_t tick;
     lws_sorted_usec_list_t rt_sul;
+    int rt_ready; /* runtime work is ready: run it when poll() is woken */
     struct runtime *rt;
     struct reload *reload;
     char static_root[PATH_MAX];
@@ -203,9 +204,16 @@ static void on_runtime(lws_sorted_usec_list_t *sul)
 static void host_wake(void *ud, uint64_t delay_ms)
 {
     struct server *s = ud;
-    if (s->ctx)
-        lws_sul_schedule(s->ctx, 0, &s->rt_sul, on_runtime,
-                         delay_ms ? (lws_usec_t)delay_ms * LWS_US_PER_MS : 1);
+    if (!s->ctx)
+        return;
+    if (delay_ms == 0) {
+        /* Ready work (a time-sliced handler): wake poll() at once; a zero-delay sul would
+         * still wait for lws's timer granularity and leave the core idle between slices. */
+        s->rt_ready = 1;
+        lws_cancel_service(s->ctx);
+        return;
+    }
+    lws_sul_schedule(s->ctx, 0, &s->rt_sul, on_runtime, (lws_usec_t)delay_ms * LWS_US_PER_MS);
 }
 
 static void host_dev_error(void *ud, const char *file, int line, const char *message)
@@ -282,6 +290,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return 1;
         return conn_ws_filter(s->conns, wsi);
     }
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (s->rt_ready && s->rt) {
+            s->rt_ready = 0;
+            runtime_poll(s->rt);
+        }
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
         return conn_ws_established(s->conns, wsi, pss);
     case LWS_CALLBACK_RECEIVE:
