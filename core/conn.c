@@ -52,6 +52,7 @@ struct conn {
     struct timer_node aux; /* handshake timeout, then session expiry and grace */
     struct session *session;
     char *hs_token; /* token from handshake headers, until CONNECT */
+    char *peer;     /* virtual connections: the client's address */
     char *rx;       /* WebSocket message being reassembled */
     size_t rx_len;
     unsigned char transport;
@@ -356,6 +357,7 @@ static void conn_destroy(struct conn_table *t, struct conn *c)
     sendq_close(&c->q);
     session_free(c->session);
     free(c->hs_token);
+    free(c->peer);
     free(c->rx);
     if (c->poll && c->transport != T_VIRTUAL)
         lws_callback_on_writable(c->poll); /* it answers with a close packet */
@@ -461,6 +463,17 @@ struct conn *conn_open_virtual(struct conn_table *t, struct lws *wsi)
 int conn_is_virtual(const struct conn *c)
 {
     return c->transport == T_VIRTUAL;
+}
+
+void conn_set_peer(struct conn *c, const char *ip)
+{
+    free(c->peer);
+    c->peer = ip && *ip ? strdup(ip) : NULL;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    return c->peer;
 }
 
 struct buf *conn_pop(struct conn *c)

@@ -110,6 +110,9 @@ void conn_close_later(struct conn_table *t, struct conn *c, const char *reason);
  * of wsi. The caller sets its session. NULL when the table is full. */
 struct conn *conn_open_virtual(struct conn_table *t, struct lws *wsi);
 int conn_is_virtual(const struct conn *c);
+/* The peer address of a virtual connection (rate limits of anonymous HTTP senders). */
+void conn_set_peer(struct conn *c, const char *ip);
+const char *conn_peer(const struct conn *c); /* NULL when unknown */
 /* Pop the oldest queued packet (the caller owns the returned reference), or NULL. */
 struct buf *conn_pop(struct conn *c);
 /* The virtual connection's HTTP request is gone (closed by the client or answered). */

@@ -161,6 +161,9 @@ int http_sync_body_done(struct conn_table *t, struct lws *wsi, struct conn_pss *
         return respond_error(wsi, pss, "server.unavailable");
     }
     conn_set_session(t, c, s);
+    char ip[64];
+    lws_get_peer_simple(wsi, ip, sizeof ip);
+    conn_set_peer(c, ip);
     json_t *data = json_object_get(body, "data");
     json_t *payload = json_pack("{s:s, s:O, s:O, s:b, s:i}", "name", r->name, "data",
                                 data ? data : json_object(), "receiver",
@@ -233,7 +236,10 @@ static int collect(struct conn *c, struct hs_req *r, int *status)
             const char *st = json_string_value(json_object_get(payload, "status"));
             int ok = st && strcmp(st, "success") == 0;
             json_t *hs = json_object_get(payload, "httpStatus");
-            *status = ok ? 200 : json_is_integer(hs) ? (int)json_integer_value(hs) : 400;
+            /* once chunks went out the response is an event stream: 200 whatever the end */
+            *status = (ok || (r->sse && r->opened)) ? 200
+                      : json_is_integer(hs)        ? (int)json_integer_value(hs)
+                                                   : 400;
             char *text = json_dumps(payload, JSON_COMPACT);
             if (r->sse && (r->opened || ok)) {
                 if (!r->opened) {

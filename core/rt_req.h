@@ -32,6 +32,8 @@ struct rt_req {
     const struct rt_route *route;
     lua_State *co;
     int co_ref;
+    int co_dirty; /* the last call ended in an error or a kill: never resume or reuse co */
+    int client_error_pending; /* onError for a client file, then back to the recipients */
     enum stage stage;
     enum act act;
     int queued, sleeping;
@@ -58,6 +60,7 @@ struct rt_req {
     int cancelled, answered, broadcasted;
     struct rt_throttle *throttles;
     uint64_t pressure_threshold; /* flushPressure: bytes */
+    uint64_t pressure_since_ns;  /* flushPressure: waiting since (0: not waiting) */
 };
 
 struct runtime {

@@ -23,6 +23,7 @@
 #include "sio.h"
 
 #define PRESSURE_POLL_MS 10
+#define PRESSURE_STALL_NS 5000000000ull /* a member holding a stream back longer is dropped */
 #define PRESSURE_SAMPLE 32 /* room members measured by flushPressure */
 #define STREAM_TARGETS_MAX 1000
 #define THROTTLE_HOOK_NS 50000000ull
@@ -183,23 +184,43 @@ static int l_cancelled(lua_State *L)
 
 /* ---- flushPressure ---- */
 
+/* 1 while a connection of the audience has more than the threshold queued. One that stays
+ * over it for PRESSURE_STALL_NS is disconnected as a slow consumer, so a stuck reader cannot
+ * hold the stream back for everyone (the others go on). */
 static int over_pressure(struct rt_req *req)
 {
     struct runtime *rt = req->rt;
     if (!rt->host.queued)
         return 0;
     uint64_t limit = req->pressure_threshold;
-    if (rt->host.queued(rt->host.ud, req->sender) > limit)
-        return 1;
-    if (!req->broadcasted || !rt->host.members)
-        return 0;
-    uint64_t *m = NULL;
-    size_t n = 0, over = 0;
-    if (rt->host.members(rt->host.ud, req->receiver, strlen(req->receiver), &m, &n) == 0)
-        for (size_t i = 0; i < n && i < PRESSURE_SAMPLE && !over; i++)
-            over = rt->host.queued(rt->host.ud, m[i]) > limit;
-    free(m);
-    return (int)over;
+    int stalled = req->pressure_since_ns &&
+                  rt_mono_ns() - req->pressure_since_ns > PRESSURE_STALL_NS && rt->host.drop;
+    int over = 0;
+    if (rt->host.queued(rt->host.ud, req->sender) > limit) {
+        if (stalled)
+            rt->host.drop(rt->host.ud, req->sender, "stream backpressure: reader stalled");
+        else
+            over = 1;
+    }
+    if (req->broadcasted && rt->host.members) {
+        uint64_t *m = NULL;
+        size_t n = 0;
+        if (rt->host.members(rt->host.ud, req->receiver, strlen(req->receiver), &m, &n) == 0)
+            for (size_t i = 0; i < n && i < PRESSURE_SAMPLE; i++) {
+                if (rt->host.queued(rt->host.ud, m[i]) <= limit)
+                    continue;
+                if (stalled)
+                    rt->host.drop(rt->host.ud, m[i], "stream backpressure: reader stalled");
+                else
+                    over = 1;
+            }
+        free(m);
+    }
+    if (!over)
+        req->pressure_since_ns = 0;
+    else if (!req->pressure_since_ns)
+        req->pressure_since_ns = rt_mono_ns();
+    return over;
 }
 
 static int pressure_wait(lua_State *L, struct rt_req *req);

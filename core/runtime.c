@@ -168,7 +168,8 @@ static int host_sleep(void *ud, lua_State *L, lua_Integer ms)
     if (req->cancelled)
         return luaL_error(L, "request.aborted");
     req->sleeping = 1;
-    timer_schedule(rt->wheel, &req->timer, mono_ns() / 1000000u + (uint64_t)ms);
+    /* never early: the wheel fires once floor(now) reaches the rounded-up deadline */
+    timer_schedule(rt->wheel, &req->timer, (mono_ns() + 999999u) / 1000000u + (uint64_t)ms);
     return lua_yieldk(L, 0, 0, rt_sleep_k);
 }
 
@@ -361,9 +362,28 @@ static void call_outcome(struct rt_req *req, enum outcome out)
         const char *m = lua_tostring(req->co, -1);
         req->out_error = strdup(m ? m : "(error object is not a string)");
     }
-    lua_settop(req->co, 0);
-    lua_resetthread(req->co);
+    if (out == OUT_OK) {
+        lua_settop(req->co, 0); /* finished normally: reusable as is */
+    } else {
+        /* Errored or killed while suspended: closing it would run its pending __close
+         * handlers outside any limit (and Lua 5.4.4 leaves hooks off on a coroutine whose
+         * hook raised), so it is dropped unclosed and never resumed again. */
+        req->co_dirty = 1;
+    }
     req->act = ACT_DONE;
+}
+
+static int attach_co(struct rt_req *req, struct rt_vm *vm);
+
+/* A clean coroutine for the next call of req. 0 or -1. */
+static int fresh_co(struct rt_req *req)
+{
+    if (!req->co_dirty)
+        return 0;
+    luaL_unref(sandbox_state(req->vm->sb), LUA_REGISTRYINDEX, req->co_ref);
+    req->co = NULL;
+    req->co_dirty = 0;
+    return attach_co(req, req->vm);
 }
 
 static void fail_vm_requests(struct runtime *rt, struct rt_vm *vm, struct rt_req *except);
@@ -372,6 +392,11 @@ static void resume(struct rt_req *req, int nargs)
 {
     struct runtime *rt = req->rt;
     struct rt_vm *vm = req->vm;
+    /* The budget also counts slices that ended in a yield before the hook's first check
+     * (a handler calling coroutine.yield or sleep(0) in a loop). */
+    if (req->kill == KILL_NONE &&
+        req->cpu_used_ns > (uint64_t)rt->cfg->sync_cpu_budget_ms * 1000000ull)
+        req->kill = KILL_TIMEOUT;
     rt->running = req;
     vm->running = req;
     req->slice_start_ns = mono_ns();
@@ -416,6 +441,13 @@ static void start_call(struct rt_req *req, enum stage st)
     req->stage = st;
     req->kill = KILL_NONE;
     req->cpu_used_ns = 0;
+    if (fresh_co(req) != 0) {
+        req->out = OUT_ERROR;
+        free(req->out_error);
+        req->out_error = strdup("no coroutine (out of memory)");
+        req->act = ACT_DONE;
+        return;
+    }
     lua_settop(req->co, 0);
     lua_pushcfunction(req->co, entry);
     lua_pushlightuserdata(req->co, req);
@@ -478,10 +510,11 @@ static void req_free(struct rt_req *req)
     rt_stream_release(req);
     if (req->co) {
         struct rt_vm *vm = req->vm;
-        lua_settop(req->co, 0);
-        lua_resetthread(req->co);
-        lua_sethook(req->co, NULL, 0, 0);
-        if (vm->nspare < RT_VM_SPARE && !vm->broken && !vm->retired) { /* reuse it next time */
+        if (!req->co_dirty) {
+            lua_settop(req->co, 0);
+            lua_sethook(req->co, NULL, 0, 0);
+        }
+        if (!req->co_dirty && vm->nspare < RT_VM_SPARE && !vm->broken && !vm->retired) {
             vm->spare_co[vm->nspare] = req->co;
             vm->spare_ref[vm->nspare++] = req->co_ref;
         } else {
@@ -518,18 +551,13 @@ static int newthread(lua_State *L)
     return 2;
 }
 
-/* A coroutine for req in its VM. 0 or -1. */
-static int attach_vm(struct rt_req *req)
+/* A coroutine for req in vm (a spare one, or new). 0 or -1. */
+static int attach_co(struct rt_req *req, struct rt_vm *vm)
 {
-    struct rt_vm *vm = rt_gen_pick_vm(req->gen);
-    if (!vm)
-        return -1;
     if (vm->nspare) {
         vm->nspare--;
         req->co = vm->spare_co[vm->nspare];
         req->co_ref = vm->spare_ref[vm->nspare];
-        req->vm = vm;
-        vm->inflight++;
         return 0;
     }
     lua_State *L = sandbox_state(vm->sb);
@@ -542,6 +570,15 @@ static int attach_vm(struct rt_req *req)
     req->co = lua_tothread(L, -2);
     req->co_ref = (int)lua_tointeger(L, -1);
     lua_settop(L, 0);
+    return 0;
+}
+
+/* A VM (the least loaded) and a coroutine in it for req. 0 or -1. */
+static int attach_vm(struct rt_req *req)
+{
+    struct rt_vm *vm = rt_gen_pick_vm(req->gen);
+    if (!vm || attach_co(req, vm) != 0)
+        return -1;
     req->vm = vm;
     vm->inflight++;
     return 0;
@@ -770,6 +807,16 @@ static void client_done(struct rt_req *req)
         json_decref(frame);
     }
     req->act = ACT_CLIENT_NEXT;
+    if (req->out != OUT_OK && req->gen->has_hook[RT_HOOK_ON_ERROR]) {
+        /* onError hears about client-file failures too, then the recipients go on */
+        req->client_error_pending = 1;
+        req->fail_stage = "client";
+        free(req->fail_msg);
+        req->fail_msg = strdup(req->out_error ? req->out_error
+                               : req->out == OUT_KILLED ? kill_code(req)
+                                                        : "error");
+        start_call(req, ST_ON_ERROR);
+    }
 }
 
 static void client_next(struct rt_req *req, size_t *budget)
@@ -827,7 +874,8 @@ static void stage_done(struct rt_req *req)
     case ST_ON_ERROR:
         if (req->out != OUT_OK)
             LOG_W("onError hook failed", "\"route\":\"%s\"", req->route->key);
-        req->act = ACT_FINISH;
+        req->act = req->client_error_pending ? ACT_CLIENT_NEXT : ACT_FINISH;
+        req->client_error_pending = 0;
         break;
     }
 }
@@ -892,10 +940,12 @@ static json_t *user_json(const struct session *s)
         return NULL;
     json_t *roles = json_object_get(s->claims, "roles");
     json_t *name = json_object_get(s->claims, "name");
-    return json_pack("{s:s, s:s, s:O, s:o, s:O}", "id", s->user_id, "session", s->session_id,
-                     "name", name ? name : json_null(), "roles",
-                     json_is_array(roles) ? json_incref(roles) : json_array(), "claims",
-                     s->claims);
+    json_t *u = json_pack("{s:s, s:s, s:o, s:O}", "id", s->user_id, "session", s->session_id,
+                          "roles", json_is_array(roles) ? json_incref(roles) : json_array(),
+                          "claims", s->claims);
+    if (u && json_is_string(name)) /* absent (nil in Lua) unless the token names the user */
+        json_object_set(u, "name", name);
+    return u;
 }
 
 static json_t *user_of(struct runtime *rt, uint64_t conn)
@@ -1031,9 +1081,14 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
             char rkey[ROUTES_KEY_MAX + 300];
             if (s)
                 snprintf(rkey, sizeof rkey, "u:%s|%s", s->user_id, req->route->key);
-            else
-                snprintf(rkey, sizeof rkey, "c:%llu|%s", (unsigned long long)conn,
-                         req->route->key);
+            else {
+                char ck[80] = "";
+                if (rt->host.client_key)
+                    rt->host.client_key(rt->host.ud, conn, ck, sizeof ck);
+                if (!ck[0])
+                    snprintf(ck, sizeof ck, "c:%llu", (unsigned long long)conn);
+                snprintf(rkey, sizeof rkey, "%s|%s", ck, req->route->key);
+            }
             unsigned wait = ratelimit_hit(rt->rl, rkey, (unsigned)limit, mono_ns() / 1000000u);
             if (wait) {
                 code = "sync.rateLimitExceeded";

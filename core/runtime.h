@@ -38,6 +38,12 @@ struct runtime_host {
     size_t (*to_user)(void *ud, const char *user_id, struct buf *packet);
     /* Bytes queued for conn (backpressure); 0 when unknown or gone. */
     size_t (*queued)(void *ud, uint64_t conn);
+    /* Disconnect conn (deferred) with a logged reason: a member that held a stream back for
+     * too long. May be NULL. */
+    void (*drop)(void *ud, uint64_t conn, const char *reason);
+    /* The rate-limit identity of an anonymous sender (e.g. "ip:1.2.3.4" for an HTTP request,
+     * "c:<id>" for a socket) into out. May be NULL (then "c:<id>"). */
+    void (*client_key)(void *ud, uint64_t conn, char *out, size_t cap);
     /* Something became due in delay_ms: call runtime_poll then (0 = next loop turn). */
     void (*wake)(void *ud, uint64_t delay_ms);
     /* A reload failed in development: tell clients (devError). May be NULL. */

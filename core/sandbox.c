@@ -406,11 +406,50 @@ static int sb_require(lua_State *L)
     return 1;
 }
 
+/* xpcall(f, msgh, ...) whose message handler runs after the failing call has unwound. Lua's
+ * own calls the handler from inside the error, with hooks off while the error came from a count
+ * hook: a looping handler would then run forever. Without the debug library a handler cannot
+ * look at the failing stack anyway, so running it afterwards loses nothing. Yieldable. */
+static int xpcall_after(lua_State *L, int status, lua_KContext k)
+{
+    (void)L;
+    (void)status;
+    (void)k;
+    return 2; /* false, msgh(err) */
+}
+
+static int xpcall_done(lua_State *L, int status, lua_KContext k)
+{
+    (void)k;
+    if (status == LUA_OK || status == LUA_YIELD) {
+        lua_pushboolean(L, 1);
+        lua_replace(L, 1); /* msgh → true */
+        return lua_gettop(L);
+    }
+    /* [msgh, err] */
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_callk(L, 1, 1, 0, xpcall_after);
+    return xpcall_after(L, LUA_OK, 0);
+}
+
+static int sb_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    lua_remove(L, 1);
+    lua_insert(L, 2); /* [msgh, f, args…] */
+    int status = lua_pcallk(L, n - 2, LUA_MULTRET, 0, 0, xpcall_done);
+    return xpcall_done(L, status, 0);
+}
+
 /* ---- setup ------------------------------------------------------------------------------ */
 
 static const char *const base_allowed[] = {
     "assert",   "error",    "ipairs", "next",     "pairs",  "pcall",
-    "xpcall",   "rawequal", "rawlen", "rawget",   "select", "getmetatable",
+    "rawequal", "rawlen",   "rawget", "select",   "getmetatable",
     "tonumber", "tostring", "type",   "_VERSION", NULL,
 };
 
@@ -486,6 +525,7 @@ static int setup(lua_State *L)
     set_fn(L, base, "setmetatable", sb_setmetatable);
     set_fn(L, base, "collectgarbage", sb_collectgarbage);
     set_fn(L, base, "load", sb_load);
+    set_fn(L, base, "xpcall", sb_xpcall);
     set_fn(L, base, "require", sb_require);
     hostfn_push_print(L, &sb->host);
     lua_setfield(L, base, "print");

@@ -195,6 +195,24 @@ static size_t host_queued(void *ud, uint64_t conn)
     return c ? conn_queued_bytes(c) : 0;
 }
 
+static void host_drop(void *ud, uint64_t conn, const char *reason)
+{
+    struct server *s = ud;
+    struct conn *c = conn_get(s->conns, conn);
+    if (c) {
+        LOG_W("slow consumer", "\"reason\":\"%s\"", reason);
+        conn_close_later(s->conns, c, reason);
+    }
+}
+
+static void host_client_key(void *ud, uint64_t conn, char *out, size_t cap)
+{
+    struct server *s = ud;
+    struct conn *c = conn_get(s->conns, conn);
+    if (c && conn_peer(c))
+        snprintf(out, cap, "ip:%s", conn_peer(c));
+}
+
 static void on_runtime(lws_sorted_usec_list_t *sul)
 {
     struct server *s = lws_container_of(sul, struct server, rt_sul);
@@ -384,6 +402,8 @@ struct server *server_new(const struct config *cfg)
                                 .to_session = host_to_session,
                                 .to_user = host_to_user,
                                 .queued = host_queued,
+                                .drop = host_drop,
+                                .client_key = host_client_key,
                                 .wake = host_wake,
                                 .dev_error = host_dev_error,
                                 .ud = s};
