@@ -32,7 +32,6 @@ struct rt_req {
     const struct rt_route *route;
     lua_State *co;
     int co_ref;
-    int co_dirty; /* the last call ended in an error or a kill: never resume or reuse co */
     int client_error_pending; /* onError for a client file, then back to the recipients */
     enum stage stage;
     enum act act;

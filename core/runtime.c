@@ -367,23 +367,20 @@ static void call_outcome(struct rt_req *req, enum outcome out)
     } else {
         /* Errored or killed while suspended: closing it would run its pending __close
          * handlers outside any limit (and Lua 5.4.4 leaves hooks off on a coroutine whose
-         * hook raised), so it is dropped unclosed and never resumed again. */
-        req->co_dirty = 1;
+         * hook raised), so it is dropped unclosed — unreferenced now, so a collection can
+         * reclaim what it held — and never resumed again. */
+        luaL_unref(sandbox_state(req->vm->sb), LUA_REGISTRYINDEX, req->co_ref);
+        req->co = NULL;
     }
     req->act = ACT_DONE;
 }
 
 static int attach_co(struct rt_req *req, struct rt_vm *vm);
 
-/* A clean coroutine for the next call of req. 0 or -1. */
+/* A coroutine for the next call of req (a new one after an error or a kill). 0 or -1. */
 static int fresh_co(struct rt_req *req)
 {
-    if (!req->co_dirty)
-        return 0;
-    luaL_unref(sandbox_state(req->vm->sb), LUA_REGISTRYINDEX, req->co_ref);
-    req->co = NULL;
-    req->co_dirty = 0;
-    return attach_co(req, req->vm);
+    return req->co ? 0 : attach_co(req, req->vm);
 }
 
 static void fail_vm_requests(struct runtime *rt, struct rt_vm *vm, struct rt_req *except);
@@ -510,11 +507,9 @@ static void req_free(struct rt_req *req)
     rt_stream_release(req);
     if (req->co) {
         struct rt_vm *vm = req->vm;
-        if (!req->co_dirty) {
-            lua_settop(req->co, 0);
-            lua_sethook(req->co, NULL, 0, 0);
-        }
-        if (!req->co_dirty && vm->nspare < RT_VM_SPARE && !vm->broken && !vm->retired) {
+        lua_settop(req->co, 0);
+        lua_sethook(req->co, NULL, 0, 0);
+        if (vm->nspare < RT_VM_SPARE && !vm->broken && !vm->retired) {
             vm->spare_co[vm->nspare] = req->co;
             vm->spare_ref[vm->nspare++] = req->co_ref;
         } else {
@@ -596,7 +591,7 @@ static void fail(struct rt_req *req, const char *stage, const char *msg)
     }
     LOG_E("handler failed", "\"route\":\"%s\",\"stage\":\"%s\",\"error\":\"%s\"",
           req->route ? req->route->key : "", stage, log_escape(msg, esc, sizeof esc));
-    if (req->gen->has_hook[RT_HOOK_ON_ERROR] && req->co && req->stage != ST_ON_ERROR) {
+    if (req->gen->has_hook[RT_HOOK_ON_ERROR] && req->vm && req->stage != ST_ON_ERROR) {
         req->fail_stage = stage;
         free(req->fail_msg);
         req->fail_msg = strdup(msg);
