@@ -18,6 +18,7 @@
 #include "events.h"
 #include "fanout.h"
 #include "http_sync.h"
+#include "jwt.h"
 #include "reload.h"
 #include "runtime.h"
 #include "session.h"
@@ -255,6 +256,35 @@ static void on_reload(void *ud)
     runtime_reload(s->rt);
 }
 
+/* --dev only: a token for the demo page (`?sub=alice`), signed with the configured key. */
+static int serve_dev_token(struct server *s, struct lws *wsi, struct conn_pss *pss)
+{
+    char arg[80], sub[65];
+    const char *v = lws_get_urlarg_by_name(wsi, "sub=", arg, sizeof arg);
+    size_t n = 0;
+    for (; v && v[n] && n < sizeof sub - 1; n++) {
+        char c = v[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            break;
+        sub[n] = c;
+    }
+    sub[n] = '\0';
+    if (!n)
+        return conn_http_respond(wsi, pss, 400, "{\"error\":\"sub=[A-Za-z0-9_-]+ required\"}");
+    json_t *claims = json_pack("{s:s, s:s, s:[s], s:I}", "sub", sub, "name", sub, "roles",
+                               "editor", "exp", (json_int_t)time(NULL) + 3600);
+    char *token = NULL;
+    int rc = claims ? jwt_sign(s->cfg->keys, NULL, claims, &token) : -1;
+    json_decref(claims);
+    if (rc != 0)
+        return conn_http_respond(wsi, pss, 503, "{\"error\":\"no signing key configured\"}");
+    char body[4096];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", token);
+    free(token);
+    return conn_http_respond(wsi, pss, 200, body);
+}
+
 static int is_eio_path(const char *uri)
 {
     return strncmp(uri, "/socket.io/", 11) == 0 || strcmp(uri, "/socket.io") == 0;
@@ -275,6 +305,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         memset(pss, 0, sizeof *pss);
         if (strcmp(uri, "/luckysync/stats") == 0)
             return serve_stats(s, wsi, pss);
+        if (s->cfg->dev && strcmp(uri, "/luckysync/dev-token") == 0)
+            return serve_dev_token(s, wsi, pss);
         if (strncmp(uri, "/sync/", 6) == 0)
             return http_sync_request(s->conns, wsi, pss, uri);
         if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)

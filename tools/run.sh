@@ -11,4 +11,4 @@ if [ -z "${LUCKYSYNC_JWT_SECRET:-}" ]; then
   export LUCKYSYNC_JWT_SECRET="luckysync-dev-secret-change-me-0123456789"
   echo "run: using a development HS256 secret (set LUCKYSYNC_JWT_SECRET to choose your own)" >&2
 fi
-exec build/luckysync --handlers handlers --static clients/demo --host 127.0.0.1 --port 8080 "$@"
+exec build/luckysync --dev --handlers handlers --static clients/demo --host 127.0.0.1 --port 8080 "$@"

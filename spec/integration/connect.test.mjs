@@ -131,7 +131,7 @@ describe('transports', () => {
     let pollPings = 0;
     ws.io.engine.on('ping', () => wsPings++);
     poll.io.engine.on('ping', () => pollPings++);
-    // pingInterval 300 + pingTimeout 400: 1.5 s is two full timeouts; without working
+    // pingInterval 300 + pingTimeout 2000: 1.5 s is five ping rounds; without working
     // heartbeats the server (or the client) would have closed the connection.
     await Promise.all([expectNoEvent(ws, 'disconnect', 1500), expectNoEvent(poll, 'disconnect', 1500)]);
     assert.ok(ws.connected && poll.connected);
@@ -146,7 +146,7 @@ describe('transports', () => {
     // engine.io-client keeps the handshake values in (underscored) fields of its Socket
     const engine = socket.io.engine;
     assert.equal(engine._pingInterval, 300);
-    assert.equal(engine._pingTimeout, 400);
+    assert.equal(engine._pingTimeout, 2000);
     assert.equal(engine._maxPayload, 100000);
   });
 });

@@ -46,7 +46,7 @@ describe('robustness', () => {
       assert.equal(typeof open.sid, 'string');
       assert.ok(open.sid.length > 0);
       assert.equal(open.pingInterval, 300);
-      assert.equal(open.pingTimeout, 400);
+      assert.equal(open.pingTimeout, 2000);
       assert.equal(open.maxPayload, 100000);
       assert.deepEqual(open.upgrades, [], 'a websocket session has nothing to upgrade to');
 
@@ -150,7 +150,7 @@ describe('robustness', () => {
       assert.ok(open.sid.length > 0);
       assert.deepEqual(open.upgrades, ['websocket']);
       assert.equal(open.pingInterval, 300);
-      assert.equal(open.pingTimeout, 400);
+      assert.equal(open.pingTimeout, 2000);
       assert.equal(open.maxPayload, 100000);
       assert.match(res.headers['content-type'] ?? '', /^text\/plain/);
     });

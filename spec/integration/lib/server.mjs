@@ -130,7 +130,7 @@ export function deepMerge(base, over) {
 export function defaultConfig(edX) {
   return {
     logLevel: 'debug',
-    heartbeat: { pingIntervalMs: 300, pingTimeoutMs: 400 },
+    heartbeat: { pingIntervalMs: 300, pingTimeoutMs: 2000 }, // tolerant of a loaded CI machine
     limits: { maxPayload: 100000, handshakeTimeoutMs: 1000 },
     cors: { allowedOrigins: ['http://allowed.test'] },
     auth: {
