@@ -341,9 +341,10 @@ static struct conn *conn_create(struct conn_table *t, enum transport tr)
     return c;
 }
 
-static void conn_destroy(struct conn_table *t, struct conn *c)
+/* The part of closing that must happen at once: no more membership, no more requests, no
+ * way to reach it by sid, no timers. Idempotent. */
+static void detach(struct conn_table *t, struct conn *c)
 {
-    uint32_t slot = (uint32_t)(c->id & 0xffffffffu) - 1;
     if (!c->closing) {
         c->closing = 1;
         events_on_close(t, c);
@@ -354,6 +355,12 @@ static void conn_destroy(struct conn_table *t, struct conn *c)
     sid_unlink(t, c);
     timer_cancel(&c->hb);
     timer_cancel(&c->aux);
+}
+
+static void conn_destroy(struct conn_table *t, struct conn *c)
+{
+    uint32_t slot = (uint32_t)(c->id & 0xffffffffu) - 1;
+    detach(t, c);
     sendq_close(&c->q);
     session_free(c->session);
     free(c->hs_token);
@@ -373,16 +380,10 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
         return;
     c->close_pending = 0;
     char esc[256];
-    log_write(c->transport == T_VIRTUAL ? LOG_DEBUG : LOG_INFO, "conn closed", "\"conn\":\"%s\",\"reason\":\"%s\"", c->sid,
-          log_escape(reason, esc, sizeof esc));
-    c->closing = 1;
-    events_on_close(t, c);
-    room_leave_all(t->rooms, c->id);
-    if (t->rt)
-        runtime_conn_closed(t->rt, c->id);
-    sid_unlink(t, c);
-    timer_cancel(&c->hb);
-    timer_cancel(&c->aux);
+    log_write(c->transport == T_VIRTUAL ? LOG_DEBUG : LOG_INFO, "conn closed",
+              "\"conn\":\"%s\",\"reason\":\"%s\"", c->sid,
+              log_escape(reason, esc, sizeof esc));
+    detach(t, c);
     if (c->ws)
         lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     else

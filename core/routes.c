@@ -233,19 +233,3 @@ void routes_free(struct route_list *l)
     free(l->hooks_path);
     memset(l, 0, sizeof *l);
 }
-
-const struct route_files *routes_find(const struct route_list *l, const char *key)
-{
-    size_t lo = 0, hi = l->count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(key, l->items[mid].key);
-        if (c == 0)
-            return &l->items[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
-}

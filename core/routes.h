@@ -28,8 +28,6 @@ struct route_list {
  * under _sync/). */
 int routes_scan(const char *handlers_dir, struct route_list *out, char *err, size_t errlen);
 void routes_free(struct route_list *l);
-/* The route of key, or NULL (binary search). */
-const struct route_files *routes_find(const struct route_list *l, const char *key);
 
 /* Normalise a wire name ("sync/board/moveCard/v1", also without the "sync/" prefix, with
  * surrounding slashes or spaces) into a key "board/moveCard/v1". Needs at least an area, a

@@ -457,10 +457,6 @@ const struct rt_route *rt_gen_find(const struct rt_gen *g, const char *key)
     return NULL;
 }
 
-size_t rt_gen_route_index(const struct rt_gen *g, const struct rt_route *r)
-{
-    return (size_t)(r - g->routes);
-}
 
 void rt_gen_repair(struct rt_gen *g)
 {

@@ -90,7 +90,6 @@ void rt_gen_ref(struct rt_gen *g);
 void rt_gen_unref(struct rt_gen *g);
 
 const struct rt_route *rt_gen_find(const struct rt_gen *g, const char *key);
-size_t rt_gen_route_index(const struct rt_gen *g, const struct rt_route *r);
 /* The least loaded healthy VM (rebuilding broken idle ones first). NULL if none can be built. */
 struct rt_vm *rt_gen_pick_vm(struct rt_gen *g);
 /* Replace broken VMs: at once when idle; a busy one is retired (its requests finish there)
