@@ -57,7 +57,7 @@ struct conn {
     size_t rx_len;
     unsigned char transport;
     unsigned sio_connected : 1, probe_pending : 1, noop_pending : 1, ping_outstanding : 1,
-        closing : 1, expired : 1, in_sid_map : 1, close_pending : 1;
+        closing : 1, expired : 1, in_sid_map : 1, close_pending : 1, upgrading : 1;
     const char *close_reason; /* static text, while close_pending */
     char sid[SID_LEN + 1];
     char sio_sid[SID_LEN + 1];
@@ -792,6 +792,8 @@ int conn_http_request(struct conn_table *t, struct lws *wsi, struct conn_pss *ps
     pss->kind = PSS_POLL_GET;
     c->poll = wsi;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (c->upgrading)
+        c->noop_pending = 1; /* a poll during the upgrade ends at once */
     if (sendq_count(&c->q) || c->noop_pending) {
         lws_callback_on_writable(wsi);
         return 0;
@@ -990,12 +992,20 @@ static int ws_message(struct conn_table *t, struct conn *c, struct lws *wsi, con
     if (c->transport == T_POLLING) {
         /* Upgrade (engine.io-protocol v4 "Upgrade"): 2probe → 3probe, then 5. */
         if (len == 6 && memcmp(p, "2probe", 6) == 0) {
+            /* The client pauses polling before it sends 5: release its held GET with a noop
+             * (and answer any GET during the upgrade the same way), or it waits for the next
+             * ping (engine.io's server does the same). */
             c->probe_pending = 1;
+            c->upgrading = 1;
+            c->noop_pending = 1;
+            if (c->poll)
+                lws_callback_on_writable(c->poll);
             lws_callback_on_writable(wsi);
             return 0;
         }
         if (len == 1 && p[0] == '5') {
             c->transport = T_WS;
+            c->upgrading = 0;
             if (c->poll) {
                 c->noop_pending = 1;
                 lws_callback_on_writable(c->poll);
@@ -1107,5 +1117,5 @@ void conn_ws_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
             LOG_D("conn closed", "\"conn\":\"%s\",\"reason\":\"transport closed\"", c->sid);
         conn_destroy(t, c);
     }
-    /* else: a failed upgrade probe; the polling transport goes on. */
+    c->upgrading = 0; /* a failed upgrade probe: the polling transport goes on */
 }

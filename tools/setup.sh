@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config
       libwebsockets-dev liblua5.4-dev lua5.4 lua-cjson-dev lua-cjson libhiredis-dev
-      libsodium-dev libjansson-dev lua-busted redis-server curl)
+      libsodium-dev libjansson-dev lua-busted redis-server curl chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -29,7 +29,7 @@ fi
 
 # npm packages: the demo page's socket.io-client and the integration tests' clients.
 if [ "${1:-}" != "--no-npm" ]; then
-  for dir in clients/demo spec/integration; do
+  for dir in clients/demo spec/integration spec/browser; do
     [ -f "$dir/package-lock.json" ] || continue
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || \
        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

@@ -37,6 +37,8 @@ suite() {
   [ "$dir" = build-asan ] && sanitized=1
   LUCKYSYNC_SANITIZED="$sanitized" LUCKYSYNC_BIN="$ROOT/$dir/luckysync" \
     node --test --test-timeout=120000 spec/integration/
+  echo "== browser ($dir)"
+  LUCKYSYNC_BIN="$ROOT/$dir/luckysync" node --test --test-timeout=120000 spec/browser/
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -3,7 +3,7 @@
 -- room through a throttle, so hundreds of tiny tokens leave as a few dozen frames. The sender
 -- also sees its own progress; a cancel stops the generation.
 local WORDS = {
-  "Sync", " is", " the", " art", " of", " keeping", " many", " browsers", " in", " step", ".",
+  " Sync", " is", " the", " art", " of", " keeping", " many", " browsers", " in", " step", ".",
   " Each", " change", " runs", " once", " on", " the", " server", ",", " then", " fans", " out",
   " to", " every", " member", " of", " the", " room", ".",
 }
