@@ -1116,6 +1116,7 @@ void conn_ws_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
         if (!c->closing)
             LOG_D("conn closed", "\"conn\":\"%s\",\"reason\":\"transport closed\"", c->sid);
         conn_destroy(t, c);
+        return;
     }
     c->upgrading = 0; /* a failed upgrade probe: the polling transport goes on */
 }

@@ -168,7 +168,7 @@ int http_sync_body_done(struct conn_table *t, struct lws *wsi, struct conn_pss *
     json_t *payload = json_pack("{s:s, s:O, s:O, s:b, s:i}", "name", r->name, "data",
                                 data ? data : json_object(), "receiver",
                                 json_object_get(body, "receiver") ? json_object_get(body, "receiver")
-                                                                  : json_string(""),
+                                                                  : json_null(),
                                 "ignoreSelf", json_is_true(json_object_get(body, "ignoreSelf")),
                                 "responseIndex", 1);
     json_t *cb = json_object_get(body, "cb");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <uv.h>
 #include <libwebsockets.h>
 #include <limits.h>
 #include <signal.h>
@@ -41,6 +42,9 @@ struct server {
     struct reload *reload;
     char static_root[PATH_MAX];
     int has_static;
+    int uv;           /* libuv is lws's foreign loop (default; LUCKYSYNC_POLL_LOOP=1: poll) */
+    uv_loop_t loop;   /* the one loop of the process when uv */
+    uv_signal_t sigs[2];
 };
 
 /* The signal flag is one of the two process globals STYLE.md allows. */
@@ -54,9 +58,15 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static void stop_loop(struct server *s);
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct server *s = lws_container_of(sul, struct server, tick);
+    if (server_interrupted) { /* a signal arrived: leave the loop */
+        stop_loop(s);
+        return;
+    }
     conn_table_tick(s->conns, mono_ms());
     lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_MS * LWS_US_PER_MS);
 }
@@ -385,6 +395,23 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Leave the loop: uv_run returns once stopped; lws_service's poll is woken. */
+static void stop_loop(struct server *s)
+{
+    if (s->uv)
+        uv_stop(&s->loop);
+    else
+        lws_cancel_service(s->ctx);
+}
+
+/* SIGINT/SIGTERM as loop callbacks (uv signal handles). */
+static void on_uv_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    server_interrupted = 1;
+    stop_loop(h->data);
+}
+
 struct server *server_new(const struct config *cfg)
 {
     struct server *s = calloc(1, sizeof *s);
@@ -413,6 +440,20 @@ struct server *server_new(const struct config *cfg)
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    void *loops[1];
+    if (!getenv("LUCKYSYNC_POLL_LOOP")) {
+        /* libuv (epoll) as lws's foreign loop: the cost of an event does not grow with idle
+         * connections (docs/ARCHITECTURE.md, "The event loop"). LUCKYSYNC_POLL_LOOP=1 keeps
+         * lws's own poll() loop, for comparison. */
+        if (uv_loop_init(&s->loop) != 0) {
+            LOG_E("cannot start", "\"error\":\"uv_loop_init\"");
+            goto fail;
+        }
+        s->uv = 1;
+        loops[0] = &s->loop;
+        info.foreign_loops = loops;
+        info.options |= LWS_SERVER_OPTION_LIBUV;
+    }
     info.max_http_header_pool = 64; /* held polls give theirs back (conn.c) */
     info.max_http_header_data = 4096;
     info.keepalive_timeout = 30;
@@ -479,15 +520,32 @@ int server_run(struct server *s)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (s->uv) {
+        int sig[2] = {SIGINT, SIGTERM};
+        for (int i = 0; i < 2; i++) {
+            uv_signal_init(&s->loop, &s->sigs[i]);
+            s->sigs[i].data = s;
+            uv_signal_start(&s->sigs[i], on_uv_signal, sig[i]);
+        }
+    } else {
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
     signal(SIGPIPE, SIG_IGN);
     server_signal_ctx = s->ctx;
     LOG_I("listening", "\"host\":\"%s\",\"port\":%d,\"maxConnections\":%u", s->cfg->host,
           s->cfg->port, s->cfg->max_connections);
-    while (!server_interrupted) {
-        if (lws_service(s->ctx, 0) < 0)
-            break;
+    if (s->uv) {
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        for (int i = 0; i < 2; i++) {
+            uv_signal_stop(&s->sigs[i]);
+            uv_close((uv_handle_t *)&s->sigs[i], NULL);
+        }
+    } else {
+        while (!server_interrupted) {
+            if (lws_service(s->ctx, 0) < 0)
+                break;
+        }
     }
     LOG_I("stopping", "\"connections\":%u", conn_table_count(s->conns));
     server_signal_ctx = NULL;
@@ -512,6 +570,16 @@ void server_free(struct server *s)
         reload_stop(s->reload);
         conn_table_set_context(s->conns, NULL);
         lws_context_destroy(s->ctx);
+        if (s->uv) {
+            /* Foreign loop: lws closes its handles on the loop, then a second destroy call
+             * finishes the context. */
+            for (int i = 0; i < 1000 && uv_run(&s->loop, UV_RUN_NOWAIT); i++)
+                ;
+            lws_context_destroy(s->ctx);
+            for (int i = 0; i < 1000 && uv_run(&s->loop, UV_RUN_NOWAIT); i++)
+                ;
+            uv_loop_close(&s->loop);
+        }
     }
     if (s->conns)
         conn_table_set_runtime(s->conns, NULL);

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config
       libwebsockets-dev liblua5.4-dev lua5.4 lua-cjson-dev lua-cjson libhiredis-dev
-      libsodium-dev libjansson-dev lua-busted redis-server curl chromium)
+      libsodium-dev libjansson-dev libuv1-dev lua-busted redis-server curl chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
