@@ -27,7 +27,13 @@ static int grow(struct sendq *q, unsigned max_frames)
     if (q->cap == SENDQ_MAX_CAP)
         return -ENOBUFS;
     unsigned limit = pow2_at_least(max_frames);
-    unsigned cap = q->cap ? q->cap * 2 : SENDQ_MIN_CAP;
+    if (q->cap == 0) { /* first frame: the ring inside the struct */
+        q->ring = q->inline_ring;
+        q->cap = SENDQ_INLINE < limit ? SENDQ_INLINE : limit;
+        q->head = 0;
+        return 0;
+    }
+    unsigned cap = q->cap * 2 < SENDQ_MIN_CAP ? SENDQ_MIN_CAP : q->cap * 2;
     if (cap > limit)
         cap = limit; /* still > count: count + 1 <= max_frames <= limit */
     size_t size = (size_t)cap * sizeof(struct buf *);
@@ -43,7 +49,8 @@ static int grow(struct sendq *q, unsigned max_frames)
         memcpy(ring, q->ring + q->head, first * sizeof *ring);
         memcpy(ring + first, q->ring, (q->count - first) * sizeof *ring);
     }
-    free(q->ring);
+    if (q->ring != q->inline_ring)
+        free(q->ring);
     q->ring = ring;
     q->cap = cap;
     q->head = 0;
@@ -109,7 +116,8 @@ void sendq_pop(struct sendq *q, unsigned n)
     }
     q->count -= n;
     if (q->count == 0) {
-        free(q->ring);
+        if (q->ring != q->inline_ring)
+            free(q->ring);
         q->ring = NULL;
         q->cap = 0;
         q->head = 0;

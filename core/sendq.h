@@ -1,7 +1,7 @@
 /* sendq: one connection's bounded FIFO of outgoing frames (references to shared bufs).
  * Pure data structure: no I/O. The owner (conn) drains it in its writeable callback. Memory
- * when empty is the struct only: the ring array is allocated on first push and released when
- * the queue drains. Bounds: max frames and max bytes; a push past either bound fails with
+ * when empty is the struct only: up to two frames sit in the struct itself; a heap ring is
+ * allocated beyond that and released when the queue drains. Bounds: max frames and max bytes; a push past either bound fails with
  * -ENOBUFS and the caller disconnects the slow consumer. */
 #ifndef LUCKYSYNC_SENDQ_H
 #define LUCKYSYNC_SENDQ_H
@@ -10,12 +10,17 @@
 
 struct buf;
 
+#define SENDQ_INLINE 2 /* frames held without an allocation */
+
 struct sendq {
-    struct buf **ring; /* capacity entries, NULL until first push */
+    struct buf **ring; /* capacity entries, NULL until first push; inline or heap */
     unsigned head;     /* index of the oldest frame */
     unsigned count;    /* frames queued */
     unsigned cap;      /* ring capacity (power of two) */
     size_t bytes;      /* sum of buf_len of queued frames */
+    struct buf *inline_ring[SENDQ_INLINE]; /* the ring while ≤ 2 frames are queued: a busy
+                                              connection that drains between frames does
+                                              not allocate per frame */
 };
 
 /* Initialise an empty queue (caller allocates the struct). */

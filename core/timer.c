@@ -17,8 +17,14 @@ struct timer_wheel {
     uint64_t tick_ms;
     uint64_t cur;              /* tick of the last advance (or of creation) */
     unsigned mask;             /* slots - 1 */
+    uint64_t *occ;             /* a bit per slot that may hold nodes (set on schedule, cleared
+                                  when found empty), so empty stretches are skipped a word at
+                                  a time */
     struct timer_node slots[]; /* sentinels */
 };
+
+#define OCC_SET(w, i) ((w)->occ[(i) >> 6] |= 1ull << ((i)&63))
+#define OCC_CLR(w, i) ((w)->occ[(i) >> 6] &= ~(1ull << ((i)&63)))
 
 static void list_init(struct timer_node *s)
 {
@@ -64,6 +70,11 @@ struct timer_wheel *timer_wheel_new(uint64_t now_ms, unsigned tick_ms, unsigned 
     struct timer_wheel *w = malloc(sizeof *w + size);
     if (!w)
         return NULL;
+    w->occ = calloc((slots + 63) / 64, sizeof *w->occ);
+    if (!w->occ) {
+        free(w);
+        return NULL;
+    }
     w->tick_ms = tick_ms;
     w->cur = now_ms / tick_ms;
     w->mask = slots - 1;
@@ -88,6 +99,7 @@ void timer_wheel_free(struct timer_wheel *w)
             n->next = n->prev = NULL;
         }
     }
+    free(w->occ);
     free(w);
 }
 
@@ -109,6 +121,7 @@ void timer_schedule(struct timer_wheel *w, struct timer_node *n, uint64_t due_ms
     if (t < w->cur)
         t = w->cur;
     list_insert_tail(&w->slots[t & w->mask], n);
+    OCC_SET(w, (unsigned)(t & w->mask));
 }
 
 /* Unschedule n; harmless when it is not scheduled. */
@@ -143,7 +156,10 @@ unsigned timer_advance(struct timer_wheel *w, uint64_t now_ms, void *ud)
 
     unsigned fired = 0;
     for (uint64_t i = 0; i < span; i++) {
-        struct timer_node *s = &w->slots[(from + i) & w->mask];
+        unsigned idx = (unsigned)((from + i) & w->mask);
+        if (!(w->occ[idx >> 6] & (1ull << (idx & 63))))
+            continue;
+        struct timer_node *s = &w->slots[idx];
         struct timer_node batch;
         list_init(&batch);
         /* work on a private list: callbacks may cancel or reschedule any node in it */
@@ -158,6 +174,8 @@ unsigned timer_advance(struct timer_wheel *w, uint64_t now_ms, void *ud)
                 list_insert_tail(s, n); /* a later revolution, or later in this tick */
             }
         }
+        if (s->next == s)
+            OCC_CLR(w, idx);
     }
     return fired;
 }
@@ -170,6 +188,17 @@ uint64_t timer_next_in(const struct timer_wheel *w, uint64_t now_ms)
     uint64_t best = UINT64_MAX;
     int found = 0;
     for (uint64_t i = 0; i <= w->mask; i++) {
+        unsigned idx = (unsigned)((w->cur + i) & w->mask);
+        uint64_t bits = w->occ[idx >> 6] >> (idx & 63);
+        if (!bits) { /* nothing in the rest of this word: jump to its end (or the wrap) */
+            unsigned to_word_end = 63 - (idx & 63), to_wrap = w->mask - idx;
+            i += to_word_end < to_wrap ? to_word_end : to_wrap;
+            continue;
+        }
+        unsigned skip = (unsigned)__builtin_ctzll(bits);
+        i += skip;
+        if (i > w->mask)
+            break;
         uint64_t t = w->cur + i;
         if (found && t <= UINT64_MAX / w->tick_ms && t * w->tick_ms >= best)
             break; /* nodes from here on are due at or after t * tick_ms */

@@ -19,10 +19,13 @@ static void test_order_and_refs(void)
     struct buf *b = buf_from("be", 2);
     struct buf *c = buf_from("c", 1);
     CHECK_EQ_INT(sendq_push(&q, a, 100, NOLIMIT_BYTES), 0);
-    CHECK(q.ring != NULL);
-    CHECK_EQ_INT(q.cap, 8);
+    CHECK(q.ring == q.inline_ring); /* the first frames need no allocation */
+    CHECK_EQ_INT(q.cap, SENDQ_INLINE);
     CHECK_EQ_INT(sendq_push(&q, b, 100, NOLIMIT_BYTES), 0);
+    CHECK(q.ring == q.inline_ring);
     CHECK_EQ_INT(sendq_push(&q, a, 100, NOLIMIT_BYTES), 0);
+    CHECK(q.ring != q.inline_ring); /* a third frame moves to a heap ring */
+    CHECK_EQ_INT(q.cap, 8);
     CHECK_EQ_INT(sendq_push(&q, c, 100, NOLIMIT_BYTES), 0);
     CHECK_EQ_INT(sendq_count(&q), 4);
     CHECK_EQ_INT(sendq_bytes(&q), 5 + 2 + 5 + 1);
