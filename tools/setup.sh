@@ -29,7 +29,7 @@ fi
 
 # npm packages: the demo page's socket.io-client and the integration tests' clients.
 if [ "${1:-}" != "--no-npm" ]; then
-  for dir in clients/demo spec/integration spec/browser; do
+  for dir in clients/demo spec/integration spec/browser tools/bench/peers/socketio; do
     [ -f "$dir/package-lock.json" ] || continue
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || \
        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

@@ -42,6 +42,8 @@ suite() {
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== benchmark smoke (build): every scenario briefly, both servers; fails only on lost or wrong messages"
+tools/bench/compare --smoke --build-dir build --no-build
 if [ "${1:-}" != "--quick" ]; then
   suite build-asan -DCMAKE_BUILD_TYPE=Debug -DLUCKYSYNC_SANITIZE=ON
 fi
