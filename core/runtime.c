@@ -681,6 +681,7 @@ static void pre_fanout_done(struct rt_req *req)
 }
 
 static json_t *user_of(struct runtime *rt, uint64_t conn);
+static void after_fanout(struct rt_req *req);
 
 static void begin_fanout(struct rt_req *req)
 {
@@ -702,6 +703,10 @@ static void begin_fanout(struct rt_req *req)
     req->next_recip = 0;
     if (req->route->has_client) {
         req->act = ACT_CLIENT_NEXT;
+        return;
+    }
+    if (k == 0) { /* nobody to deliver to: no frame to build */
+        after_fanout(req);
         return;
     }
     /* No client file: one frame for everyone, serialised once. */
