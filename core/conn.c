@@ -57,7 +57,8 @@ struct conn {
     size_t rx_len;
     unsigned char transport;
     unsigned sio_connected : 1, probe_pending : 1, noop_pending : 1, ping_outstanding : 1,
-        closing : 1, expired : 1, in_sid_map : 1, close_pending : 1, upgrading : 1;
+        closing : 1, expired : 1, in_sid_map : 1, close_pending : 1, upgrading : 1,
+        ws_write_asked : 1; /* a WebSocket writeable callback is already on its way */
     const char *close_reason; /* static text, while close_pending */
     char sid[SID_LEN + 1];
     char sio_sid[SID_LEN + 1];
@@ -398,8 +399,11 @@ static void want_write(struct conn *c)
         if (c->poll)
             lws_callback_on_writable(c->poll);
     } else if (c->transport == T_WS) {
-        if (c->ws)
+        /* once per loop pass: each request re-arms write interest in the event loop */
+        if (c->ws && !c->ws_write_asked) {
+            c->ws_write_asked = 1;
             lws_callback_on_writable(c->ws);
+        }
     } else if (c->poll) {
         lws_callback_on_writable(c->poll);
     }
@@ -1066,6 +1070,8 @@ int conn_ws_receive(struct conn_table *t, struct lws *wsi, struct conn_pss *pss,
 int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
 {
     struct conn *c = lookup(t, pss->conn_id);
+    if (c && c->ws == wsi)
+        c->ws_write_asked = 0;
     if (!c || c->closing)
         return -1;
     if (c->ws != wsi)
