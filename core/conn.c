@@ -58,7 +58,10 @@ struct conn {
     unsigned char transport;
     unsigned sio_connected : 1, probe_pending : 1, noop_pending : 1, ping_outstanding : 1,
         closing : 1, expired : 1, in_sid_map : 1, close_pending : 1, upgrading : 1,
-        ws_write_asked : 1; /* a WebSocket writeable callback is already on its way */
+        ws_write_asked : 1, /* a WebSocket writeable callback is already on its way */
+        ws_dirty : 1,       /* listed in the table's flush list */
+        rx_listed : 1,      /* listed in the table's read-more list */
+        rx_seen : 1;        /* a WebSocket message arrived since the flag was cleared */
     const char *close_reason; /* static text, while close_pending */
     char sid[SID_LEN + 1];
     char sio_sid[SID_LEN + 1];
@@ -86,6 +89,15 @@ struct conn_table {
     unsigned npending;
     lws_sorted_usec_list_t pending_sul;
     size_t scratch_cap;
+    /* Deferred flush (conn_table_flush): WebSocket connections given frames during this loop
+     * pass, at most one entry per slot; 0 marks an entry whose connection went away. */
+    uint64_t *dirty;
+    unsigned ndirty, dirty_cap;
+    /* Read more (conn_table_read_more): WebSocket connections that received during this
+     * pass and may have more bytes waiting; at most one entry per slot. */
+    uint64_t *readers;
+    unsigned nreaders;
+    int deferred;
 };
 
 static uint64_t now_ms(void)
@@ -118,6 +130,11 @@ struct conn_table *conn_table_new(const struct config *cfg, struct room_registry
     t->gens = calloc(t->nslots, sizeof *t->gens);
     t->free_slots = malloc(t->nslots * sizeof *t->free_slots);
     t->pending = malloc(t->nslots * sizeof *t->pending);
+    /* twice the slots: a connection flushed early in a pass can be listed again by a close
+     * later in the same pass; past the bound want_write falls back to a writeable callback */
+    t->dirty_cap = t->nslots * 2;
+    t->dirty = malloc(t->dirty_cap * sizeof *t->dirty);
+    t->readers = malloc(t->nslots * sizeof *t->readers);
     size_t nb = 64;
     while (nb < t->nslots)
         nb <<= 1;
@@ -129,7 +146,8 @@ struct conn_table *conn_table_new(const struct config *cfg, struct room_registry
     t->ping = buf_from("2", 1);
     t->noop = buf_from("6", 1);
     t->close_pkt = buf_from("1", 1);
-    if (!t->slots || !t->gens || !t->free_slots || !t->pending || !t->sid_buckets || !t->wheel || !t->fanout ||
+    if (!t->slots || !t->gens || !t->free_slots || !t->pending || !t->dirty || !t->readers ||
+        !t->sid_buckets || !t->wheel || !t->fanout ||
         !t->srooms || !t->ping || !t->noop || !t->close_pkt)
         goto fail;
     for (unsigned i = 0; i < t->nslots; i++)
@@ -158,6 +176,8 @@ void conn_table_free(struct conn_table *t)
     free(t->gens);
     free(t->free_slots);
     free(t->pending);
+    free(t->dirty);
+    free(t->readers);
     free(t->sid_buckets);
     free(t->scratch);
     free(t);
@@ -362,6 +382,14 @@ static void conn_destroy(struct conn_table *t, struct conn *c)
 {
     uint32_t slot = (uint32_t)(c->id & 0xffffffffu) - 1;
     detach(t, c);
+    if (c->ws_dirty) /* rare: a connection that dies with frames not yet flushed */
+        for (unsigned i = 0; i < t->ndirty; i++)
+            if (t->dirty[i] == c->id)
+                t->dirty[i] = 0;
+    if (c->rx_listed)
+        for (unsigned i = 0; i < t->nreaders; i++)
+            if (t->readers[i] == c->id)
+                t->readers[i] = 0;
     sendq_close(&c->q);
     session_free(c->session);
     free(c->hs_token);
@@ -393,8 +421,16 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
 
 /* ---- sending ---- */
 
-static void want_write(struct conn *c)
+static void want_write(struct conn_table *t, struct conn *c)
 {
+    if (t->deferred && c->transport == T_WS && c->ws && (c->ws_dirty || t->ndirty < t->dirty_cap)) {
+        /* written by conn_table_flush once the loop pass has processed its input */
+        if (!c->ws_dirty) {
+            c->ws_dirty = 1;
+            t->dirty[t->ndirty++] = c->id;
+        }
+        return;
+    }
     if (c->transport == T_VIRTUAL) {
         if (c->poll)
             lws_callback_on_writable(c->poll);
@@ -422,7 +458,7 @@ int conn_send(struct conn_table *t, struct conn *c, struct buf *packet)
         return rc;
     }
     if (rc == 0)
-        want_write(c);
+        want_write(t, c);
     return rc;
 }
 
@@ -1030,6 +1066,13 @@ int conn_ws_receive(struct conn_table *t, struct lws *wsi, struct conn_pss *pss,
     struct conn *c = conn_get(t, pss->conn_id);
     if (!c)
         return -1;
+    if (t->deferred) {
+        c->rx_seen = 1;
+        if (!c->rx_listed && c->ws == wsi) {
+            c->rx_listed = 1;
+            t->readers[t->nreaders++] = c->id;
+        }
+    }
     if (lws_frame_is_binary(wsi)) {
         conn_close(t, c, "binary frames are not supported");
         return -1;
@@ -1067,15 +1110,10 @@ int conn_ws_receive(struct conn_table *t, struct lws *wsi, struct conn_pss *pss,
     return rc ? -1 : 0;
 }
 
-int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
+/* Frames the probe answer and as many queued packets as fit in one batch into the scratch
+ * buffer and sends them with one RAW write. Returns -1 when the write failed. */
+static int ws_write_batch(struct conn_table *t, struct conn *c, struct lws *wsi)
 {
-    struct conn *c = lookup(t, pss->conn_id);
-    if (c && c->ws == wsi)
-        c->ws_write_asked = 0;
-    if (!c || c->closing)
-        return -1;
-    if (c->ws != wsi)
-        return -1;
     size_t off = LWS_PRE;
     if (scratch_reserve(t, LWS_PRE + 16))
         return -1;
@@ -1106,9 +1144,94 @@ int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *ps
     if (lws_write(wsi, t->scratch + LWS_PRE, off - LWS_PRE, LWS_WRITE_RAW) < 0)
         return -1;
     sendq_pop(&c->q, n);
-    if (sendq_count(&c->q))
-        lws_callback_on_writable(wsi);
     return 0;
+}
+
+static void ask_writeable(struct conn *c)
+{
+    if (!c->ws_write_asked) {
+        c->ws_write_asked = 1;
+        lws_callback_on_writable(c->ws);
+    }
+}
+
+int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
+{
+    struct conn *c = lookup(t, pss->conn_id);
+    if (c && c->ws == wsi)
+        c->ws_write_asked = 0;
+    if (!c || c->closing)
+        return -1;
+    if (c->ws != wsi)
+        return -1;
+    if (ws_write_batch(t, c, wsi))
+        return -1;
+    if (sendq_count(&c->q) && c->transport == T_WS)
+        ask_writeable(c);
+    return 0;
+}
+
+/* lws reads at most rx_buffer_size bytes (256, for the memory per connection) per readiness
+ * event, so a client with 16 requests in its socket would get one of them served per loop
+ * pass. A connection that received something in this pass is serviced again, as if readable,
+ * while each read still yields a message: the requests of a burst are all processed in one
+ * pass and their answers leave in one write. Bounded per connection and pass; whatever is
+ * left is read on the next pass, as lws would. */
+#define READ_MORE_MAX 64
+
+void conn_table_read_more(struct conn_table *t)
+{
+    for (unsigned i = 0; i < t->nreaders; i++) {
+        uint64_t id = t->readers[i];
+        for (int k = 0; id && k < READ_MORE_MAX; k++) {
+            struct conn *c = lookup(t, id);
+            if (!c || c->closing || !c->ws || !c->rx_seen)
+                break;
+            c->rx_seen = 0;
+            struct lws_pollfd pfd = {.fd = lws_get_socket_fd(c->ws),
+                                     .events = LWS_POLLIN,
+                                     .revents = LWS_POLLIN};
+            if (pfd.fd < 0 || lws_service_fd(t->ctx, &pfd) < 0)
+                break;
+        }
+        struct conn *c = id ? lookup(t, id) : NULL;
+        if (c) {
+            c->rx_listed = 0;
+            c->rx_seen = 0;
+        }
+    }
+    t->nreaders = 0;
+}
+
+void conn_table_set_deferred_flush(struct conn_table *t, int on)
+{
+    t->deferred = on ? 1 : 0;
+}
+
+/* One write per connection per loop pass, made outside lws's writeable callback so the event
+ * loop's write interest is not switched on and off for every frame. Write interest is asked
+ * for only when the kernel did not take everything (lws holds the rest) or a batch was full. */
+void conn_table_flush(struct conn_table *t)
+{
+    for (unsigned i = 0; i < t->ndirty; i++) {
+        struct conn *c = t->dirty[i] ? lookup(t, t->dirty[i]) : NULL;
+        if (!c)
+            continue;
+        c->ws_dirty = 0;
+        if (c->closing || !c->ws || c->transport != T_WS || c->ws_write_asked)
+            continue;
+        if (lws_partial_buffered(c->ws)) {
+            ask_writeable(c);
+            continue;
+        }
+        if (ws_write_batch(t, c, c->ws)) {
+            conn_close(t, c, "write failed");
+            continue;
+        }
+        if (sendq_count(&c->q) || lws_partial_buffered(c->ws))
+            ask_writeable(c);
+    }
+    t->ndirty = 0;
 }
 
 void conn_ws_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)

@@ -57,6 +57,15 @@ struct runtime *conn_table_runtime(struct conn_table *t);
 void conn_table_broadcast(struct conn_table *t, struct buf *packet);
 /* Advance the timer wheel; called by the server's periodic tick. */
 void conn_table_tick(struct conn_table *t, uint64_t now_ms);
+/* With deferred flush on, frames for a WebSocket connection are not written as they are queued
+ * but by conn_table_flush, which the server calls once per loop pass after the input has been
+ * processed: one write per connection per pass. Off (the default), each connection asks lws for
+ * a writeable callback. */
+void conn_table_set_deferred_flush(struct conn_table *t, int on);
+void conn_table_flush(struct conn_table *t);
+/* With deferred flush on: service again the WebSocket connections that received during this
+ * pass, so a burst of messages larger than lws's read size is processed in one pass. */
+void conn_table_read_more(struct conn_table *t);
 unsigned conn_table_count(const struct conn_table *t);
 /* Close every connection (shutdown). */
 void conn_table_close_all(struct conn_table *t, const char *reason);

@@ -45,6 +45,10 @@ struct server {
     int uv;           /* libuv is lws's foreign loop (default; LUCKYSYNC_POLL_LOOP=1: poll) */
     uv_loop_t loop;   /* the one loop of the process when uv */
     uv_signal_t sigs[2];
+    uv_prepare_t flush_prepare; /* before the loop blocks: flush what timers queued */
+    uv_check_t flush_check;     /* after the I/O callbacks of a pass: flush what they queued */
+    uv_idle_t rt_idle;          /* keeps the loop from blocking while runtime work is ready */
+    int passes;                 /* the pass_end handles are running */
 };
 
 /* The signal flag is one of the two process globals STYLE.md allows. */
@@ -230,16 +234,25 @@ static void on_runtime(lws_sorted_usec_list_t *sul)
     runtime_poll(s->rt);
 }
 
+static void on_rt_idle(uv_idle_t *h)
+{
+    (void)h; /* its only job is a non-blocking poll while runtime work is ready */
+}
+
 static void host_wake(void *ud, uint64_t delay_ms)
 {
     struct server *s = ud;
     if (!s->ctx)
         return;
     if (delay_ms == 0) {
-        /* Ready work (a time-sliced handler): wake poll() at once; a zero-delay sul would
-         * still wait for lws's timer granularity and leave the core idle between slices. */
+        /* Ready work (a time-sliced handler, a fanout slice): run it at the end of this loop
+         * pass (libuv) or wake poll() at once; a zero-delay sul would still wait for lws's
+         * timer granularity and leave the core idle between slices. */
         s->rt_ready = 1;
-        lws_cancel_service(s->ctx);
+        if (s->uv && s->passes)
+            uv_idle_start(&s->rt_idle, on_rt_idle);
+        else
+            lws_cancel_service(s->ctx);
         return;
     }
     lws_sul_schedule(s->ctx, 0, &s->rt_sul, on_runtime, (lws_usec_t)delay_ms * LWS_US_PER_MS);
@@ -405,6 +418,33 @@ static void stop_loop(struct server *s)
 }
 
 /* SIGINT/SIGTERM as loop callbacks (uv signal handles). */
+/* The end of a libuv loop pass (after the I/O callbacks, and again before the loop blocks):
+ * read the rest of the bursts lws left in the sockets, run the runtime work that is ready,
+ * then write each connection's frames with one write. */
+static void pass_end(struct server *s)
+{
+    conn_table_read_more(s->conns);
+    if (s->rt_ready && s->rt) {
+        s->rt_ready = 0;
+        runtime_poll(s->rt);
+    }
+    conn_table_flush(s->conns);
+    if (!s->rt_ready)
+        uv_idle_stop(&s->rt_idle);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    pass_end(h->data);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    pass_end(h->data);
+}
+
+
+
 static void on_uv_signal(uv_signal_t *h, int signum)
 {
     (void)signum;
@@ -527,6 +567,17 @@ int server_run(struct server *s)
             s->sigs[i].data = s;
             uv_signal_start(&s->sigs[i], on_uv_signal, sig[i]);
         }
+        /* One write per connection per loop pass (conn_table_flush). */
+        uv_prepare_init(&s->loop, &s->flush_prepare);
+        s->flush_prepare.data = s;
+        uv_prepare_start(&s->flush_prepare, on_flush_prepare);
+        uv_check_init(&s->loop, &s->flush_check);
+        s->flush_check.data = s;
+        uv_check_start(&s->flush_check, on_flush_check);
+        uv_idle_init(&s->loop, &s->rt_idle);
+        s->rt_idle.data = s;
+        conn_table_set_deferred_flush(s->conns, 1);
+        s->passes = 1;
     } else {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
@@ -541,6 +592,15 @@ int server_run(struct server *s)
             uv_signal_stop(&s->sigs[i]);
             uv_close((uv_handle_t *)&s->sigs[i], NULL);
         }
+        conn_table_flush(s->conns);
+        conn_table_set_deferred_flush(s->conns, 0);
+        s->passes = 0;
+        uv_idle_stop(&s->rt_idle);
+        uv_close((uv_handle_t *)&s->rt_idle, NULL);
+        uv_prepare_stop(&s->flush_prepare);
+        uv_close((uv_handle_t *)&s->flush_prepare, NULL);
+        uv_check_stop(&s->flush_check);
+        uv_close((uv_handle_t *)&s->flush_check, NULL);
     } else {
         while (!server_interrupted) {
             if (lws_service(s->ctx, 0) < 0)
