@@ -19,6 +19,8 @@ json_t *envelope_error(const char *code, const char *message);
 /* The event name `<prefix>-<responseIndex>` as JavaScript's String(n) prints it. Returns 0, or
  * -1 when responseIndex is not a finite number. */
 int envelope_answer_name(char *out, size_t cap, const char *prefix, const json_t *ri);
+/* Write v in decimal and a NUL into out (at least 21 bytes); returns the digits written. */
+size_t envelope_format_u64(char *out, uint64_t v);
 
 /* Encode env once and build the frames that answer it: *event for `<prefix>-<ri>` (NULL when
  * ri is not a number) and *ack for ack_id ≥ 0 (else NULL). Caller owns both. Returns 0 or

@@ -73,6 +73,9 @@ struct runtime {
     unsigned inflight;
     struct rt_req *running;
     struct ratelimit *rl;
+    /* randomness for cancel ids, drawn from libsodium a block at a time */
+    unsigned char rnd[512];
+    unsigned rnd_pos; /* sizeof rnd: empty */
 };
 
 uint64_t rt_mono_ns(void);
@@ -82,9 +85,9 @@ struct rt_req *rt_current(lua_State *L);
 void rt_ready_push(struct rt_req *req);
 
 /* rt_stream.c */
-/* Push ctx.stream, ctx.broadcastStream, ctx.streamTo, ctx.streamToUsers, ctx.cancelled into
- * the ctx table at the top of L, and the per-request functions table (flushPressure,
- * createStreamThrottle over the VM's shared functions) as ctx.functions. */
+/* Give the ctx table at the top of L the VM's ctx metatable (ctx.stream, ctx.broadcastStream,
+ * ctx.streamTo, ctx.streamToUsers, ctx.cancelled come through its __index) and a per-request
+ * ctx.functions table over flushPressure, createStreamThrottle and the VM's shared functions. */
 void rt_stream_push_ctx(lua_State *L, struct rt_req *req);
 /* Flush every throttle of req that still holds text (before the final answer). */
 void rt_stream_flush_all(struct rt_req *req);

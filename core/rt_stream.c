@@ -517,21 +517,19 @@ void rt_stream_release(struct rt_req *req)
     req->throttles = NULL;
 }
 
-void rt_stream_push_ctx(lua_State *L, struct rt_req *req)
+/* Registry keys of a VM's ctx metatable and ctx.functions metatable (built once per VM). */
+static const char ctx_meta_key = 'c';
+static const char fn_meta_key = 'f';
+
+/* The VM's metatable for ctx.functions: __index holds flushPressure and createStreamThrottle,
+ * over the VM's shared functions table. */
+static void push_fn_meta(lua_State *L)
 {
-    (void)req;
-    static const luaL_Reg ctxfns[] = {{"stream", l_stream},
-                                      {"broadcastStream", l_broadcast},
-                                      {"streamTo", l_stream_to},
-                                      {"streamToUsers", l_stream_to_users},
-                                      {"cancelled", l_cancelled},
-                                      {NULL, NULL}};
-    for (const luaL_Reg *r = ctxfns; r->name; r++) {
-        lua_pushcfunction(L, r->func);
-        lua_setfield(L, -2, r->name);
-    }
-    /* ctx.functions: the per-request functions over the VM's shared, read-only table */
-    lua_createtable(L, 0, 2);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &fn_meta_key) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2); /* the metatable */
+    lua_createtable(L, 0, 2); /* its __index: the per-request functions */
     lua_pushcfunction(L, l_flush_pressure);
     lua_setfield(L, -2, "flushPressure");
     lua_pushcfunction(L, l_create_throttle);
@@ -543,6 +541,46 @@ void rt_stream_push_ctx(lua_State *L, struct rt_req *req)
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &fn_meta_key);
+}
+
+/* The VM's ctx metatable: __index holds the stream primitives. */
+static void push_ctx_meta(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_meta_key) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    static const luaL_Reg ctxfns[] = {{"stream", l_stream},
+                                      {"broadcastStream", l_broadcast},
+                                      {"streamTo", l_stream_to},
+                                      {"streamToUsers", l_stream_to_users},
+                                      {"cancelled", l_cancelled},
+                                      {NULL, NULL}};
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 5);
+    luaL_setfuncs(L, ctxfns, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ctx_meta_key);
+}
+
+/* Every function finds its request with rt_current, so one set per VM serves all its
+ * requests: a request's ctx costs its own table and an empty ctx.functions table (a write to
+ * ctx.functions stays in that request). */
+void rt_stream_push_ctx(lua_State *L, struct rt_req *req)
+{
+    (void)req;
+    push_ctx_meta(L);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 0, 0);
+    push_fn_meta(L);
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "functions");
 }

@@ -971,11 +971,19 @@ static int has_roles(const struct session *s, const struct rt_route *r)
 /* ---- entry ---- */
 
 /* A random RFC 4122 version 4 UUID in out (37 bytes), without printf on the request path. */
-static void uuid_v4(char out[37])
+/* A random (version 4) UUID. The bytes come from libsodium's CSPRNG, one block per 32 ids
+ * instead of one getrandom() call per request. */
+static void uuid_v4(struct runtime *rt, char out[37])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char r[16];
-    randombytes_buf(r, sizeof r);
+    if (rt->rnd_pos + sizeof r > sizeof rt->rnd) {
+        randombytes_buf(rt->rnd, sizeof rt->rnd);
+        rt->rnd_pos = 0;
+    }
+    memcpy(r, rt->rnd + rt->rnd_pos, sizeof r);
+    sodium_memzero(rt->rnd + rt->rnd_pos, sizeof r);
+    rt->rnd_pos += sizeof r;
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     char *o = out;
@@ -1048,12 +1056,14 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     if (!code) {
         /* The cancel id (issue: streaming) goes first on the progress channel. */
         char pname[128];
-        uuid_v4(req->cancel_id);
-        const char *cid = req->cancel_id;
+        uuid_v4(rt, req->cancel_id);
         if (envelope_answer_name(pname, sizeof pname, "sync-progress", req->ri) == 0) {
-            char body[80];
-            snprintf(body, sizeof body, "{\"__cancelId\":\"%s\"}", cid);
-            struct buf *b = sio_event_encode(pname, strlen(pname), body, strlen(body), -1);
+            char body[80] = "{\"__cancelId\":\"";
+            size_t bl = strlen(body);
+            memcpy(body + bl, req->cancel_id, 36);
+            memcpy(body + bl + 36, "\"}", 3);
+            bl += 38;
+            struct buf *b = sio_event_encode(pname, strlen(pname), body, bl, -1);
             send_frame(rt, conn, b);
             buf_unref(b);
         }
@@ -1098,9 +1108,17 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
                 char ck[80] = "";
                 if (rt->host.client_key)
                     rt->host.client_key(rt->host.ud, conn, ck, sizeof ck);
-                if (!ck[0])
-                    snprintf(ck, sizeof ck, "c:%llu", (unsigned long long)conn);
-                snprintf(rkey, sizeof rkey, "%s|%s", ck, req->route->key);
+                if (!ck[0]) { /* "c:<conn id>", the common case: no snprintf per request */
+                    ck[0] = 'c';
+                    ck[1] = ':';
+                    envelope_format_u64(ck + 2, conn);
+                }
+                /* fits: ck < 80 bytes, a route key < ROUTES_KEY_MAX */
+                size_t cl = strlen(ck), kl = strnlen(req->route->key, ROUTES_KEY_MAX - 1);
+                memcpy(rkey, ck, cl);
+                rkey[cl] = '|';
+                memcpy(rkey + cl + 1, req->route->key, kl);
+                rkey[cl + 1 + kl] = '\0';
             }
             unsigned wait = ratelimit_hit(rt->rl, rkey, (unsigned)limit, mono_ns() / 1000000u);
             if (wait) {
@@ -1307,6 +1325,7 @@ struct runtime *runtime_new(const struct config *cfg, const char *lua_dir,
     rt->lua_dir = lua_dir ? strdup(lua_dir) : default_lua_dir(cfg->handlers_dir);
     rt->wheel = timer_wheel_new(mono_ns() / 1000000u, 1, 1024);
     rt->rl = ratelimit_new(100000);
+    rt->rnd_pos = sizeof rt->rnd;
     if (!rt->wheel || !rt->rl) {
         snprintf(err, errlen, "out of memory");
         goto fail;
