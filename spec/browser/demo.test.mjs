@@ -7,8 +7,9 @@
 //
 //   node --test spec/browser/          (from the repository root)
 //
-// Binary: $LUCKYSYNC_BIN (relative paths resolve against the repository root), default
-// build/luckysync; e.g. LUCKYSYNC_BIN=build-asan/luckysync for the sanitizer build.
+// The server process is run by the integration harness (spec/integration/lib/server.mjs), so
+// the binary is the same: $LUCKYSYNC_BIN (relative paths resolve against the repository root),
+// default build/luckysync; e.g. LUCKYSYNC_BIN=build-asan/luckysync for the sanitizer build.
 // Needs: tools/setup.sh (chromium, npm ci in clients/demo and spec/browser).
 // Leaves under spec/browser/artifacts/: a screenshot of each page and the server's log.
 //
@@ -16,9 +17,7 @@
 // after a failed one fail at once instead of waiting again.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -26,19 +25,17 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { LuckySync, REPO_ROOT as REPO } from '../integration/lib/server.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '../..');
 const ARTIFACTS = path.join(HERE, 'artifacts');
-const HOST = '127.0.0.1';
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const BIN = path.resolve(REPO, process.env.LUCKYSYNC_BIN || 'build/luckysync');
 const JWT_SECRET = 'browser-test-secret-0123456789abcdef-not-for-production';
 
 /** Every wait for something to happen in a page or in the server. */
 const WAIT_MS = 10_000;
 /** Backstop per test; the waits inside are shorter. */
 const TEST_MS = 30_000;
-const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
 /* The fake LLM's vocabulary, read from the handler itself: the expected answer for N tokens
  * is the first N words, cycling (handlers/chat/_sync/askAssistant_server_v1.lua). */
@@ -51,157 +48,6 @@ function assistantAnswer(tokens) {
   let out = '';
   for (let i = 0; i < tokens; i++) out += words[i % words.length];
   return out;
-}
-
-/* ---------- the server ---------- */
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/* A server left running by a failed or interrupted test is killed when this process exits. */
-const liveChildren = new Set();
-process.on('exit', () => {
-  for (const child of liveChildren) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-});
-
-class Server {
-  constructor() {
-    this.lines = [];
-    this.problems = [];
-    this.child = null;
-    this.port = 0;
-  }
-
-  get url() {
-    return `http://${HOST}:${this.port}`;
-  }
-
-  logs() {
-    const out = [];
-    for (const line of this.lines) {
-      try {
-        const rec = JSON.parse(line);
-        if (rec && typeof rec === 'object') out.push(rec);
-      } catch {
-        /* not JSON */
-      }
-    }
-    return out;
-  }
-
-  tail(n = 40) {
-    return this.lines.slice(-n).join('\n');
-  }
-
-  async start() {
-    if (!existsSync(BIN)) throw new Error(`luckysync binary not found at ${BIN} (build it, or set LUCKYSYNC_BIN)`);
-    this.port = await freePort();
-    const args = ['--dev', '--port', String(this.port), '--host', HOST,
-      '--handlers', path.join(REPO, 'handlers'), '--static', path.join(REPO, 'clients/demo')];
-    this.lines.push(`--- ${BIN} ${args.join(' ')}`);
-    const child = spawn(BIN, args, {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        LUCKYSYNC_JWT_SECRET: JWT_SECRET,
-        ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1',
-      },
-    });
-    this.child = child;
-    liveChildren.add(child);
-    child.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        liveChildren.delete(child);
-        child.exitInfo = { code, signal };
-        this.lines.push(`--- exit: code ${code}, signal ${signal}`);
-        if (!child.stopping) this.problems.push(`luckysync exited unexpectedly (code ${code}, signal ${signal})`);
-        resolve(child.exitInfo);
-      });
-    });
-    child.on('error', (err) => this.problems.push(`spawn error: ${err.message}`));
-
-    let buf = '';
-    let onLine = () => {};
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        this.lines.push(line);
-        if (SANITIZER_RE.test(line)) this.problems.push(`sanitizer: ${line}`);
-        onLine(line);
-      }
-    });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk) => {
-      for (const line of chunk.split('\n')) if (line) this.lines.push(`[stdout] ${line}`);
-    });
-
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        onLine = () => {};
-        reject(new Error(`luckysync did not log "listening" within ${WAIT_MS} ms\n${this.tail()}`));
-      }, WAIT_MS);
-      onLine = (line) => {
-        let rec;
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          return;
-        }
-        if (rec && rec.msg === 'listening') {
-          clearTimeout(timer);
-          onLine = () => {};
-          resolve();
-        }
-      };
-      child.exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`luckysync exited before listening (code ${code}, signal ${signal})\n${this.tail()}`));
-      });
-    });
-  }
-
-  /** SIGTERM, then SIGKILL after 5 s. Records a problem unless it exits with code 0. */
-  async stop() {
-    const child = this.child;
-    if (!child) return;
-    this.child = null;
-    if (child.exitInfo) return;
-    child.stopping = true;
-    child.kill('SIGTERM');
-    let timer;
-    const timedOut = await Promise.race([
-      child.exited.then(() => false),
-      new Promise((r) => { timer = setTimeout(() => r(true), 5000); }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.problems.push('luckysync did not stop within 5000 ms of SIGTERM');
-      child.kill('SIGKILL');
-      await child.exited;
-    } else if (child.exitInfo.code !== 0) {
-      this.problems.push(`luckysync exited with code ${child.exitInfo.code}, signal ${child.exitInfo.signal} after SIGTERM`);
-    }
-  }
 }
 
 /* ---------- pages ---------- */
@@ -247,7 +93,17 @@ const text = (page, sel) => page.evaluate((s) => document.querySelector(s)?.text
 /* ---------- the test ---------- */
 
 describe('demo page in Chromium: two users in one room', { timeout: 120_000 }, () => {
-  const server = new Server();
+  // luckysync --dev (no config file: the binary's defaults, the HS256 key from
+  // LUCKYSYNC_JWT_SECRET) on the example handlers, serving the demo page. Its log goes to
+  // artifacts/luckysync.log.
+  const server = new LuckySync({
+    config: false,
+    handlersDir: path.join(REPO, 'handlers'),
+    extraArgs: ['--dev', '--static', path.join(REPO, 'clients/demo')],
+    env: { LUCKYSYNC_JWT_SECRET: JWT_SECRET },
+    label: 'luckysync',
+    artifactsDir: ARTIFACTS,
+  });
   let persistent; // the context launchPersistentContext returns; closing it closes the browser
   let browser;
   let profileDir;
@@ -292,12 +148,7 @@ describe('demo page in Chromium: two users in one room', { timeout: 120_000 }, (
       console.error(`closing the browser failed: ${err.message}`);
     }
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-    await server.stop();
-    try {
-      writeFileSync(path.join(ARTIFACTS, 'luckysync.log'), server.lines.join('\n') + '\n');
-    } catch {
-      /* best effort */
-    }
+    await server.shutdown(); // problems stay in server.problems, for the last test
   })());
 
   before(async () => {

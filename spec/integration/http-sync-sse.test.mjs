@@ -6,34 +6,19 @@
 // a member of the rooms its session joined over a socket.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 
-import { Clients } from './lib/client.mjs';
-import { TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 import {
-  connectWith, curl, join, logsWith, parseSse, recorder, seqs, show, sleep, startStreamServer, tokenFor, waitLog,
+  curl, join, logsWith, parseSse, recorder, seqs, show, sleep, streamSuite, tokenFor, waitLog,
 } from './lib/stream-util.mjs';
 import { hsToken, newSid } from './lib/tokens.mjs';
 
 const MAX_PAYLOAD = 100000; // the harness's limits.maxPayload
 
 describe('HTTP/SSE fallback', () => {
-  let srv;
-  const clients = new Clients();
-  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
-  let roomCounter = 0;
-  const room = (p) => `${p}-${++roomCounter}`;
-  const connect = (token, opts) => connectWith(clients, srv, token, opts);
-  const url = (route, q = '') => `${srv.url}/sync/${route}${q}`;
-
-  before(async () => {
-    srv = await startStreamServer('http-sync-sse', { sync: { vmPoolSize: 2 } });
-  });
-  afterEach(() => clients.closeAll());
-  after(async () => {
-    clients.closeAll();
-    await srv?.stop();
-  });
+  const suite = streamSuite('http-sync-sse', { sync: { vmPoolSize: 2 } });
+  const { test, room, connect } = suite;
+  const url = (route, q = '') => `${suite.srv.url}/sync/${route}${q}`;
 
   /** A logged-in session with a socket in a fresh room, and a watching member of another user. */
   async function session(prefix) {
@@ -141,7 +126,7 @@ describe('HTTP/SSE fallback', () => {
       '--data-binary', '{"data": {"n": 1}, "receiver": ', route]), 400, 'sync.invalidRequest', 'bad JSON');
     assertJsonError(await curl([...sseArgs(tokenFor('carol'), body), route]), 403, 'sync.notRoomMember', 'a session that joined nothing');
     assertJsonError(await curl([...sseArgs(s.token, { data: { n: 1 } }), route]), 400, 'sync.missingReceiver', 'no receiver');
-    assertJsonError(await curl([...sseArgs(s.token, body), `${srv.url}/sync/bad name/v1`.replace(' ', '%20')]), 400, 'sync.invalidName', 'bad name');
+    assertJsonError(await curl([...sseArgs(s.token, body), `${suite.srv.url}/sync/bad name/v1`.replace(' ', '%20')]), 400, 'sync.invalidName', 'bad name');
 
     const expired = hsToken({ sub: 'alice', sid: s.sid }, { exp: Math.floor(Date.now() / 1000) - 60 });
     assertJsonError(await curl([...sseArgs(expired, body), route]), 401, 'auth.expired', 'expired token');
@@ -277,7 +262,7 @@ describe('HTTP/SSE fallback', () => {
     const watcher = await connect(tokenFor('bob'));
     await join(watcher, R);
     const wRec = recorder(watcher);
-    const cancelledBefore = logsWith(srv, 'request cancelled').length;
+    const cancelledBefore = logsWith(suite.srv, 'request cancelled').length;
     const ac = new AbortController();
     // hs/open: allowNonMember, no login: an anonymous HTTP sender.
     const r = await fetchSse('hs/open/v1', null, { data: { n: 200, sleepMs: 30 }, receiver: R }, ac.signal);
@@ -287,8 +272,8 @@ describe('HTTP/SSE fallback', () => {
     assert.ok(r.events.length >= 3, `stream events: ${show(r.events)}`);
     ac.abort();
     await assert.rejects(r.done, /abort/i);
-    await waitLog(srv, 'request cancelled', 2000, (rec) => rec.route === 'hs/open/v1');
-    assert.equal(logsWith(srv, 'request cancelled').length, cancelledBefore + 1);
+    await waitLog(suite.srv, 'request cancelled', 2000, (rec) => rec.route === 'hs/open/v1');
+    assert.equal(logsWith(suite.srv, 'request cancelled').length, cancelledBefore + 1);
     await sleep(150);
     const n = wRec.stream().length;
     await sleep(300);
@@ -309,13 +294,13 @@ describe('HTTP/SSE fallback', () => {
     const watcher = await connect(null);
     await join(watcher, R);
     const wRec = recorder(watcher);
-    const cancelledBefore = logsWith(srv, 'request cancelled').length;
+    const cancelledBefore = logsWith(suite.srv, 'request cancelled').length;
     // --max-time 1: curl gives up (closes the connection) after ~1 s of a ~6 s stream.
     const res = await curl(['-N', '--max-time', '1', '-H', 'Accept: text/event-stream', '-H', 'Content-Type: application/json',
       '--data-binary', JSON.stringify({ data: { n: 200, sleepMs: 30 }, receiver: R }), url('hs/open/v1')]);
     assert.ok(res.err, 'curl timed out');
     assert.ok(parseSse(res.body).events.length > 3, res.body.slice(0, 200));
-    await waitLog(srv, 'request cancelled', 2000, (rec) => rec.route === 'hs/open/v1' && logsWith(srv, 'request cancelled').length > cancelledBefore);
+    await waitLog(suite.srv, 'request cancelled', 2000, (rec) => rec.route === 'hs/open/v1' && logsWith(suite.srv, 'request cancelled').length > cancelledBefore);
     await sleep(150);
     const n = wRec.stream().length;
     await sleep(300);
@@ -323,12 +308,12 @@ describe('HTTP/SSE fallback', () => {
     assert.ok(n < 60, `${n} chunks`);
 
     // JSON mode too: a client that gives up before the single answer cancels the request.
-    const before2 = logsWith(srv, 'request cancelled').length;
+    const before2 = logsWith(suite.srv, 'request cancelled').length;
     const res2 = await curl(['--max-time', '1', '-H', 'Content-Type: application/json',
       '--data-binary', JSON.stringify({ data: { n: 200, sleepMs: 30 }, receiver: R }), url('hs/open/v1')]);
     assert.ok(res2.err, 'curl timed out');
     assert.equal(res2.body, '', 'nothing was sent before the answer');
-    await waitLog(srv, 'request cancelled', 2000, () => logsWith(srv, 'request cancelled').length > before2);
+    await waitLog(suite.srv, 'request cancelled', 2000, () => logsWith(suite.srv, 'request cancelled').length > before2);
     await sleep(150);
     const m = wRec.stream().length;
     await sleep(300);

@@ -5,33 +5,18 @@
 // cancels the same way. The server stays healthy.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 
-import { Clients } from './lib/client.mjs';
-import { TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 import {
-  connectWith, join, logsWith, recorder, show, sleep, startStreamServer, startSync, tokenFor, waitLog,
+  join, logsWith, recorder, show, sleep, startSync, streamSuite, tokenFor, waitLog,
 } from './lib/stream-util.mjs';
 
 const CHUNK_SLEEP = 40; // ms between chunks in the handler
 const GRACE = 250; // time for anything already in flight to land
 
 describe('stream cancel and disconnect', () => {
-  let srv;
-  const clients = new Clients();
-  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
-  let roomCounter = 0;
-  const room = (p) => `${p}-${++roomCounter}`;
-  const connect = (token, opts) => connectWith(clients, srv, token, opts);
-
-  before(async () => {
-    srv = await startStreamServer('stream-cancel', { sync: { vmPoolSize: 2 } });
-  });
-  afterEach(() => clients.closeAll());
-  after(async () => {
-    clients.closeAll();
-    await srv?.stop();
-  });
+  const suite = streamSuite('stream-cancel', { sync: { vmPoolSize: 2 } });
+  const { test, room, connect } = suite;
 
   /** A sender and a member in a fresh room; recorders on both. */
   async function pair(prefix) {
@@ -111,14 +96,14 @@ describe('stream cancel and disconnect', () => {
 
   test('a handler whose sleep raises request.aborted (uncaught) ends in an error: no fanout, "request cancelled" logged, not a handler failure', async () => {
     const p = await pair('error');
-    const failuresBefore = logsWith(srv, 'handler failed').length;
+    const failuresBefore = logsWith(suite.srv, 'handler failed').length;
     const { req, env, answerMs } = await cancelAfter(p, 'error');
     assertAborted(env, answerMs);
-    await waitLog(srv, 'request cancelled', 2000, (r) => r.route === 'st/cancel/v1');
+    await waitLog(suite.srv, 'request cancelled', 2000, (r) => r.route === 'st/cancel/v1');
     await assertStopped(p, req, 'error');
     assert.equal(p.mRec.finals().length, 0, `no fanout after an error: ${show(p.mRec.finals())}`);
     assert.equal(p.sRec.finals().length, 0, `no fanout to the sender's socket either: ${show(p.sRec.finals())}`);
-    assert.equal(logsWith(srv, 'handler failed').length, failuresBefore, 'a cancel is not logged as a handler failure');
+    assert.equal(logsWith(suite.srv, 'handler failed').length, failuresBefore, 'a cancel is not logged as a handler failure');
   });
 
   test('a handler that catches the abort and returns an error envelope: no fanout, the sender still gets request.aborted', async () => {
@@ -159,7 +144,7 @@ describe('stream cancel and disconnect', () => {
     }, 8000);
     await p.mRec.waitStream(5);
     p.sender.disconnect();
-    await waitLog(srv, 'request cancelled', 2000, (r) => r.route === 'st/broadcast/v1');
+    await waitLog(suite.srv, 'request cancelled', 2000, (r) => r.route === 'st/broadcast/v1');
     await sleep(GRACE);
     const n = p.mRec.stream().length;
     await sleep(300);
@@ -171,7 +156,7 @@ describe('stream cancel and disconnect', () => {
     req.stopListening();
 
     // Healthy: stats answer, and a new stream on the same room works.
-    const stats = await srv.stats();
+    const stats = await suite.srv.stats();
     assert.equal(typeof stats.connections, 'number');
     const again = startSync(p.member, { name: 'sync/st/broadcast/v1', data: { n: 3 }, receiver: p.R });
     assert.equal((await again.answer).env.status, 'success');
@@ -197,6 +182,6 @@ describe('stream cancel and disconnect', () => {
     assert.equal(n, fin.serverOutput.last, 'no chunk after the cancel (not even the late one)');
     await sleep(GRACE);
     assert.equal(p.mRec.stream().length, n);
-    await srv.waitForStats((s) => s.connections === 1, 3000, 'only the member left');
+    await suite.srv.waitForStats((s) => s.connections === 1, 3000, 'only the member left');
   });
 });

@@ -6,12 +6,10 @@
 // For each: who gets what, in order, who gets nothing, and chunks before the final answer.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 
-import { Clients } from './lib/client.mjs';
-import { TEST_TIMEOUT_MS, withServerLog } from './lib/server.mjs';
 import {
-  connectWith, join, recorder, seqs, show, sleep, startStreamServer, startSync, tokenFor,
+  join, recorder, seqs, show, sleep, startSync, streamSuite, tokenFor,
 } from './lib/stream-util.mjs';
 import { newSid } from './lib/tokens.mjs';
 
@@ -33,21 +31,7 @@ function throttleText(pieces) {
 }
 
 describe('stream primitives', () => {
-  let srv;
-  const clients = new Clients();
-  const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
-  let roomCounter = 0;
-  const room = (p) => `${p}-${++roomCounter}`;
-  const connect = (token, opts) => connectWith(clients, srv, token, opts);
-
-  before(async () => {
-    srv = await startStreamServer('stream-primitives', { sync: { vmPoolSize: 2 } });
-  });
-  afterEach(() => clients.closeAll());
-  after(async () => {
-    clients.closeAll();
-    await srv?.stop();
-  });
+  const { test, room, connect } = streamSuite('stream-primitives', { sync: { vmPoolSize: 2 } });
 
   test('ctx.stream: numbered chunks reach only the sending socket, as sent, between the cancel id and the answer', async () => {
     const R = room('progress');

@@ -154,18 +154,24 @@ let instanceCounter = 0;
 
 export class LuckySync {
   /**
-   * opts: { config (merged over defaultConfig), edKeys, staticFiles: {name: content},
-   *         handlersDir, extraArgs: [], label }
+   * opts: { config (merged over defaultConfig; false: no config file, the binary's own
+   *         defaults), edKeys, staticFiles: {name: content}, handlersDir, extraArgs: [],
+   *         env: {extra environment variables}, label, artifactsDir (default ARTIFACTS_DIR) }
    */
   constructor(opts = {}) {
     this.opts = opts;
     this.edKeys = opts.edKeys || makeEdKeys();
-    this.config = deepMerge(defaultConfig(this.edKeys.x), opts.config || {});
-    // One log file per label under artifacts/ (overwritten by the next run).
+    // One log file per label under artifactsDir (overwritten by the next run).
     this.label = opts.label || `luckysync-${process.pid}-${++instanceCounter}`;
+    this.artifactsDir = opts.artifactsDir || ARTIFACTS_DIR;
     this.dir = tempDir('luckysync-it-');
-    this.configPath = path.join(this.dir, 'config.lua');
-    writeFileSync(this.configPath, `return ${toLua(this.config)}\n`);
+    this.config = null;
+    this.configPath = null;
+    if (opts.config !== false) {
+      this.config = deepMerge(defaultConfig(this.edKeys.x), opts.config || {});
+      this.configPath = path.join(this.dir, 'config.lua');
+      writeFileSync(this.configPath, `return ${toLua(this.config)}\n`);
+    }
     this.handlersDir = opts.handlersDir || path.join(this.dir, 'handlers');
     mkdirSync(this.handlersDir, { recursive: true });
     if (opts.staticFiles) {
@@ -193,8 +199,8 @@ export class LuckySync {
   }
 
   args() {
-    const a = ['--config', this.configPath, '--port', String(this.port), '--host', HOST,
-      '--handlers', this.handlersDir];
+    const a = this.configPath ? ['--config', this.configPath] : [];
+    a.push('--port', String(this.port), '--host', HOST, '--handlers', this.handlersDir);
     if (this.staticDir) a.push('--static', this.staticDir);
     return a.concat(this.opts.extraArgs || []);
   }
@@ -227,7 +233,11 @@ export class LuckySync {
     const child = spawn(bin, this.args(), {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1' },
+      env: {
+        ...process.env,
+        ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1',
+        ...this.opts.env,
+      },
     });
     this.child = child;
     liveChildren.add(child);
@@ -341,14 +351,20 @@ export class LuckySync {
     }
   }
 
-  /** Stops the process (see halt), saves its log under artifacts/, cleans up, then check(). */
-  async stop() {
+  /** Stops the process (see halt), saves its log under artifactsDir and cleans up. Does not
+   * throw on process problems: they stay in `problems` (see check). */
+  async shutdown() {
     try {
       await this.halt();
     } finally {
       this.saveLog();
       rmSync(this.dir, { recursive: true, force: true });
     }
+  }
+
+  /** shutdown(), then check(). */
+  async stop() {
+    await this.shutdown();
     this.check();
   }
 
@@ -373,8 +389,8 @@ export class LuckySync {
 
   saveLog() {
     try {
-      mkdirSync(ARTIFACTS_DIR, { recursive: true });
-      writeFileSync(path.join(ARTIFACTS_DIR, `${this.label}.log`), this.lines.join('\n') + '\n');
+      mkdirSync(this.artifactsDir, { recursive: true });
+      writeFileSync(path.join(this.artifactsDir, `${this.label}.log`), this.lines.join('\n') + '\n');
     } catch {
       /* best effort */
     }

@@ -1,13 +1,16 @@
-// Helpers for the streaming tests (stream*.test.mjs, http-sync*.test.mjs): a server on the
-// fixture tree fixtures/stream/handlers, logged-in sockets with chosen sub/sid, an event
+// Helpers for the streaming tests (stream*.test.mjs, http-sync*.test.mjs): the frame every one
+// of those files sets up (streamSuite: a server on the fixture tree fixtures/stream/handlers,
+// client cleanup, fresh room names), logged-in sockets with chosen sub/sid, an event
 // recorder with arrival times (one total order per socket across event names), SSE parsing,
 // curl through child_process, and the server process's RSS.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { after, afterEach, before, it } from 'node:test';
 
-import { httpRequest, request, sleep, within } from './client.mjs';
+import { Clients, RawClients, httpRequest, request, sleep, within } from './client.mjs';
+import { TEST_TIMEOUT_MS, withServerLog } from './server.mjs';
 import { startFixtureServer } from './sync.mjs';
 import { hsToken, newSid } from './tokens.mjs';
 
@@ -19,6 +22,43 @@ export function startStreamServer(label, config = {}) {
     label,
     config: { rooms: { policy: 'anyone' }, ...config },
   });
+}
+
+/**
+ * The frame of a streaming test file, called at the top of its describe(): a stream server
+ * (label and config as startStreamServer) started before the tests and stopped after them,
+ * the sockets (and with { raw: true } the raw ws clients) closed after each test. Returns
+ *   srv: the server (a getter; set once before() has run), clients (Clients), raws (RawClients
+ *   or null), test(name, fn) (it() with TEST_TIMEOUT_MS and the server's log on a failure),
+ *   room(prefix) (a fresh room name "<prefix>-<n>"), connect(token, opts) (connectWith).
+ */
+export function streamSuite(label, config = {}, { raw = false } = {}) {
+  const clients = new Clients();
+  const raws = raw ? new RawClients() : null;
+  let srv;
+  let roomCounter = 0;
+  const closeAll = () => {
+    clients.closeAll();
+    raws?.closeAll();
+  };
+  before(async () => {
+    srv = await startStreamServer(label, config);
+  });
+  afterEach(closeAll);
+  after(async () => {
+    closeAll();
+    await srv?.stop();
+  });
+  return {
+    get srv() {
+      return srv;
+    },
+    clients,
+    raws,
+    test: (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn)),
+    room: (prefix) => `${prefix}-${++roomCounter}`,
+    connect: (token, opts) => connectWith(clients, srv, token, opts),
+  };
 }
 
 /** An HS256 token for user `sub` in session `sid` (fresh sid when omitted). */
