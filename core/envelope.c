@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jtext.h"
 #include "sio.h"
 
 int envelope_http_status(const char *code)
@@ -91,7 +92,7 @@ int envelope_frames(const char *prefix, const json_t *ri, int64_t ack_id, const 
     int want_event = envelope_answer_name(name, sizeof name, prefix, ri) == 0;
     if (!want_event && ack_id < 0)
         return 0;
-    char *text = json_dumps(env, JSON_COMPACT);
+    char *text = jtext_dump(env, NULL);
     if (!text)
         return -ENOMEM;
     size_t len = strlen(text);

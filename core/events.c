@@ -14,6 +14,7 @@
 #include "config.h"
 #include "conn.h"
 #include "envelope.h"
+#include "jtext.h"
 #include "log.h"
 #include "room.h"
 #include "runtime.h"
@@ -306,7 +307,7 @@ static int on_connect(struct conn_table *t, struct conn *c, const struct sio_pac
     }
     json_t *auth = NULL;
     if (pk->data_len) {
-        auth = json_loadb(pk->data, pk->data_len, JSON_REJECT_DUPLICATES, NULL);
+        auth = jtext_load(pk->data, pk->data_len, NULL);
         if (!json_is_object(auth)) {
             json_decref(auth);
             *reason = "invalid CONNECT payload";
@@ -393,7 +394,7 @@ int events_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t
     if (pk.nsp_len != 1 || pk.nsp[0] != '/')
         return 0;
     json_error_t jerr;
-    json_t *arr = json_loadb(pk.data, pk.data_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *arr = jtext_load(pk.data, pk.data_len, &jerr);
     if (!json_is_array(arr) || !json_is_string(json_array_get(arr, 0))) {
         json_decref(arr);
         *reason = "invalid event JSON";

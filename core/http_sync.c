@@ -12,6 +12,7 @@
 #include "config.h"
 #include "conn.h"
 #include "envelope.h"
+#include "jtext.h"
 #include "log.h"
 #include "runtime.h"
 #include "session.h"
@@ -49,7 +50,7 @@ static void hs_free(struct hs_req *r)
 static int respond_error(struct lws *wsi, struct conn_pss *pss, const char *code)
 {
     json_t *env = envelope_error(code, NULL);
-    char *text = env ? json_dumps(env, JSON_COMPACT) : NULL;
+    char *text = env ? jtext_dump(env, NULL) : NULL;
     int status = envelope_http_status(code);
     json_decref(env);
     int rc = conn_http_respond(wsi, pss, (unsigned)status, text ? text : "{}");
@@ -133,7 +134,7 @@ int http_sync_body_done(struct conn_table *t, struct lws *wsi, struct conn_pss *
     if (pss->kind != KIND_BODY || !r)
         return 0;
     const struct config *cfg = conn_table_config(t);
-    json_t *body = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *body = jtext_load(r->body, r->len, NULL);
     if (!json_is_object(body)) {
         json_decref(body);
         pss->ext = NULL;
@@ -217,14 +218,14 @@ static int collect(struct conn *c, struct hs_req *r, int *status)
     while (!r->done && (b = conn_pop(c))) {
         const char *p = buf_cdata(b);
         size_t n = buf_len(b);
-        json_t *arr = (n > 2 && p[0] == '4' && p[1] == '2') ? json_loadb(p + 2, n - 2, 0, NULL)
+        json_t *arr = (n > 2 && p[0] == '4' && p[1] == '2') ? jtext_load(p + 2, n - 2, NULL)
                                                              : NULL;
         buf_unref(b);
         const char *ev = json_string_value(json_array_get(arr, 0));
         json_t *payload = json_array_get(arr, 1);
         if (ev && strcmp(ev, "sync-progress-1") == 0 && r->sse &&
             !json_object_get(payload, "__cancelId")) {
-            char *text = json_dumps(payload, JSON_COMPACT);
+            char *text = jtext_dump(payload, NULL);
             if (text && !r->opened) {
                 r->opened = 1;
                 out_append(r, ": connected\n\n", 13);
@@ -240,7 +241,7 @@ static int collect(struct conn *c, struct hs_req *r, int *status)
             *status = (ok || (r->sse && r->opened)) ? 200
                       : json_is_integer(hs)        ? (int)json_integer_value(hs)
                                                    : 400;
-            char *text = json_dumps(payload, JSON_COMPACT);
+            char *text = jtext_dump(payload, NULL);
             if (r->sse && (r->opened || ok)) {
                 if (!r->opened) {
                     r->opened = 1;

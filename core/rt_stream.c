@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "envelope.h"
+#include "jtext.h"
 #include "log.h"
 #include "luajson.h"
 #include "rt_gen.h"
@@ -73,7 +74,7 @@ static struct buf *stream_frame(struct rt_req *req, json_t *payload)
     json_object_set_new(payload, "cb", json_string(req->cb ? req->cb : wire));
     json_object_set_new(payload, "fullName", json_string(wire));
     json_object_set_new(payload, "status", json_string("stream"));
-    char *text = json_dumps(payload, JSON_COMPACT);
+    char *text = jtext_dump(payload, NULL);
     struct buf *b = text ? sio_event_encode("sync", 4, text, strlen(text), -1) : NULL;
     free(text);
     return b;
@@ -92,7 +93,7 @@ static int l_stream(lua_State *L)
     } else if (req->stage == ST_SERVER && !req->cancelled) {
         char name[128];
         if (envelope_answer_name(name, sizeof name, "sync-progress", req->ri) == 0) {
-            char *text = json_dumps(p, JSON_COMPACT);
+            char *text = jtext_dump(p, NULL);
             if (text)
                 b = sio_event_encode(name, strlen(name), text, strlen(text), -1);
             free(text);

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "config.h"
 #include "envelope.h"
+#include "jtext.h"
 #include "log.h"
 #include "luajson.h"
 #include "ratelimit.h"
@@ -683,12 +684,58 @@ static void pre_fanout_done(struct rt_req *req)
 static json_t *user_of(struct runtime *rt, uint64_t conn);
 static void after_fanout(struct rt_req *req);
 
+/* "<a><b><c>" as a new jansson string (the success messages; no printf per request). */
+static json_t *join_string(const char *a, const char *b, const char *c)
+{
+    size_t al = strlen(a), bl = strlen(b), cl = strlen(c);
+    char *t = malloc(al + bl + cl + 1);
+    if (!t)
+        return NULL;
+    memcpy(t, a, al);
+    memcpy(t + al, b, bl);
+    memcpy(t + al + bl, c, cl + 1);
+    json_t *j = json_stringn(t, al + bl + cl);
+    free(t);
+    return j;
+}
+
+/* The recipients' frame text, serialised once: {"cb":…,"fullName":…,"status":"success",
+ * "serverOutput":…,"clientOutput":{},"message":"<wire> sync success"}. NULL on failure. */
+static char *fanout_text(const struct rt_req *req, size_t *len)
+{
+    const char *cb = req->cb ? req->cb : req->route->wire, *wire = req->route->wire;
+    struct jtext_buf b;
+    jtext_buf_init(&b);
+    static const char k_full[] = ",\"fullName\":", k_so[] = ",\"status\":\"success\",\"serverOutput\":",
+                      k_msg[] = ",\"clientOutput\":{},\"message\":", tail[] = " sync success";
+    size_t wl = strlen(wire);
+    int rc = jtext_buf_append(&b, "{\"cb\":", 6);
+    rc = rc ? rc : jtext_string_append(&b, cb, strlen(cb));
+    rc = rc ? rc : jtext_buf_append(&b, k_full, sizeof k_full - 1);
+    rc = rc ? rc : jtext_string_append(&b, wire, wl);
+    rc = rc ? rc : jtext_buf_append(&b, k_so, sizeof k_so - 1);
+    rc = rc ? rc : jtext_dump_append(&b, req->server_output);
+    rc = rc ? rc : jtext_buf_append(&b, k_msg, sizeof k_msg - 1);
+    /* the message: the wire name and a fixed tail, quoted as one string */
+    rc = rc ? rc : jtext_string_append(&b, wire, wl);
+    if (!rc) {
+        b.len--; /* reopen the string: drop its closing quote */
+        rc = jtext_buf_append(&b, tail, sizeof tail - 1);
+    }
+    rc = rc ? rc : jtext_buf_append(&b, "\"}", 2);
+    if (rc) {
+        jtext_buf_close(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
+}
+
 static void begin_fanout(struct rt_req *req)
 {
     struct runtime *rt = req->rt;
     json_t *ok = json_pack("{s:s, s:o, s:O}", "status", "success", "message",
-                           json_sprintf("sync %s success", req->route->wire), "result",
-                           req->result);
+                           join_string("sync ", req->route->wire, " success"), "result", req->result);
     answer(req, ok);
     uint64_t *all = NULL;
     size_t n = 0;
@@ -710,14 +757,10 @@ static void begin_fanout(struct rt_req *req)
         return;
     }
     /* No client file: one frame for everyone, serialised once. */
-    json_t *frame = json_pack("{s:s, s:s, s:s, s:O, s:{}, s:s+}", "cb",
-                              req->cb ? req->cb : req->route->wire, "fullName", req->route->wire,
-                              "status", "success", "serverOutput", req->server_output,
-                              "clientOutput", "message", req->route->wire, " sync success");
-    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-    json_decref(frame);
+    size_t tl = 0;
+    char *text = fanout_text(req, &tl);
     if (text) {
-        req->frame = sio_event_encode("sync", 4, text, strlen(text), -1);
+        req->frame = sio_event_encode("sync", 4, text, tl, -1);
         free(text);
     }
     req->act = req->frame ? ACT_FANOUT : ACT_FINISH;
@@ -771,7 +814,7 @@ static void client_done(struct rt_req *req)
                               "clientOutput", co ? json_incref(co) : json_object(), "message",
                               msg ? msg : "");
             if (frame && !msg)
-                json_object_set_new(frame, "message", json_sprintf("%s sync success", wire));
+                json_object_set_new(frame, "message", join_string("", wire, " sync success"));
         } else if (status && strcmp(status, "error") == 0) {
             const char *code = json_string_value(json_object_get(r, "errorCode"));
             frame = json_pack("{s:s, s:s, s:s, s:s}", "cb", cb, "fullName", wire, "status",
@@ -796,7 +839,7 @@ static void client_done(struct rt_req *req)
               log_escape(req->out_error ? req->out_error : code, esc, sizeof esc));
     }
     if (frame) {
-        char *text = json_dumps(frame, JSON_COMPACT);
+        char *text = jtext_dump(frame, NULL);
         if (text) {
             struct buf *b = sio_event_encode("sync", 4, text, strlen(text), -1);
             if (b && rt->host.send(rt->host.ud, to, b) == 0)
@@ -1019,7 +1062,7 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     if (!json_is_object(payload)) {
         /* Not an object: answered on the plain `sync` event (reference §2.1). */
         json_t *env = envelope_error("sync.invalidRequest", NULL);
-        char *text = json_dumps(env, JSON_COMPACT);
+        char *text = jtext_dump(env, NULL);
         if (text) {
             struct buf *b = sio_event_encode("sync", 4, text, strlen(text), -1);
             send_frame(rt, conn, b);
@@ -1086,7 +1129,7 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
         /* The packet's size bounds the data's: cheap, and no second encoding. */
         size_t dl = raw_len;
         if (!dl) {
-            char *dump = json_dumps(data, JSON_COMPACT);
+            char *dump = jtext_dump(data, NULL);
             dl = dump ? strlen(dump) : 0;
             free(dump);
         }

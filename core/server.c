@@ -19,6 +19,7 @@
 #include "events.h"
 #include "fanout.h"
 #include "http_sync.h"
+#include "jtext.h"
 #include "jwt.h"
 #include "reload.h"
 #include "runtime.h"
@@ -264,7 +265,7 @@ static void host_dev_error(void *ud, const char *file, int line, const char *mes
     if (!s->cfg->dev)
         return;
     json_t *j = json_pack("{s:s, s:i, s:s}", "file", file, "line", line, "message", message);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? jtext_dump(j, NULL) : NULL;
     struct buf *b = text ? sio_event_encode("devError", 8, text, strlen(text), -1) : NULL;
     if (b)
         conn_table_broadcast(s->conns, b);
