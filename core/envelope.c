@@ -84,23 +84,31 @@ int envelope_answer_name(char *out, size_t cap, const char *prefix, const json_t
     return -1;
 }
 
-int envelope_frames(const char *prefix, const json_t *ri, int64_t ack_id, const json_t *env,
-                    struct buf **event, struct buf **ack)
+int envelope_frames_text(const char *prefix, const json_t *ri, int64_t ack_id, const char *text,
+                         size_t len, struct buf **event, struct buf **ack)
 {
     char name[128];
     *event = *ack = NULL;
     int want_event = envelope_answer_name(name, sizeof name, prefix, ri) == 0;
-    if (!want_event && ack_id < 0)
-        return 0;
-    char *text = jtext_dump(env, NULL);
-    if (!text)
-        return -ENOMEM;
-    size_t len = strlen(text);
     int rc = 0;
     if (want_event && !(*event = sio_event_encode(name, strlen(name), text, len, -1)))
         rc = -ENOMEM;
     if (ack_id >= 0 && !(*ack = sio_ack_encode(ack_id, text, len)))
         rc = -ENOMEM;
+    return rc;
+}
+
+int envelope_frames(const char *prefix, const json_t *ri, int64_t ack_id, const json_t *env,
+                    struct buf **event, struct buf **ack)
+{
+    *event = *ack = NULL;
+    if (!json_is_number(ri) && ack_id < 0)
+        return 0;
+    size_t len = 0;
+    char *text = jtext_dump(env, &len);
+    if (!text)
+        return -ENOMEM;
+    int rc = envelope_frames_text(prefix, ri, ack_id, text, len, event, ack);
     free(text);
     return rc;
 }

@@ -27,5 +27,8 @@ size_t envelope_format_u64(char *out, uint64_t v);
  * -ENOMEM. */
 int envelope_frames(const char *prefix, const json_t *ri, int64_t ack_id, const json_t *env,
                     struct buf **event, struct buf **ack);
+/* The same frames around an envelope already encoded as text[0..len) (borrowed). */
+int envelope_frames_text(const char *prefix, const json_t *ri, int64_t ack_id, const char *text,
+                         size_t len, struct buf **event, struct buf **ack);
 
 #endif

@@ -699,6 +699,8 @@ static json_t *join_string(const char *a, const char *b, const char *c)
     return j;
 }
 
+static int append_message(struct jtext_buf *b, const char *a, const char *wire, const char *c);
+
 /* The recipients' frame text, serialised once: {"cb":…,"fullName":…,"status":"success",
  * "serverOutput":…,"clientOutput":{},"message":"<wire> sync success"}. NULL on failure. */
 static char *fanout_text(const struct rt_req *req, size_t *len)
@@ -707,7 +709,7 @@ static char *fanout_text(const struct rt_req *req, size_t *len)
     struct jtext_buf b;
     jtext_buf_init(&b);
     static const char k_full[] = ",\"fullName\":", k_so[] = ",\"status\":\"success\",\"serverOutput\":",
-                      k_msg[] = ",\"clientOutput\":{},\"message\":", tail[] = " sync success";
+                      k_msg[] = ",\"clientOutput\":{},\"message\":";
     size_t wl = strlen(wire);
     int rc = jtext_buf_append(&b, "{\"cb\":", 6);
     rc = rc ? rc : jtext_string_append(&b, cb, strlen(cb));
@@ -716,13 +718,8 @@ static char *fanout_text(const struct rt_req *req, size_t *len)
     rc = rc ? rc : jtext_buf_append(&b, k_so, sizeof k_so - 1);
     rc = rc ? rc : jtext_dump_append(&b, req->server_output);
     rc = rc ? rc : jtext_buf_append(&b, k_msg, sizeof k_msg - 1);
-    /* the message: the wire name and a fixed tail, quoted as one string */
-    rc = rc ? rc : jtext_string_append(&b, wire, wl);
-    if (!rc) {
-        b.len--; /* reopen the string: drop its closing quote */
-        rc = jtext_buf_append(&b, tail, sizeof tail - 1);
-    }
-    rc = rc ? rc : jtext_buf_append(&b, "\"}", 2);
+    rc = rc ? rc : append_message(&b, "", wire, " sync success");
+    rc = rc ? rc : jtext_buf_append(&b, "}", 1);
     if (rc) {
         jtext_buf_close(&b);
         return NULL;
@@ -731,12 +728,53 @@ static char *fanout_text(const struct rt_req *req, size_t *len)
     return b.data;
 }
 
+/* Append "<a><wire><c>" as one quoted JSON string (the success messages). */
+static int append_message(struct jtext_buf *b, const char *a, const char *wire, const char *c)
+{
+    char msg[ROUTES_KEY_MAX + 64];
+    size_t al = strlen(a), wl = strlen(wire), cl = strlen(c);
+    if (al + wl + cl >= sizeof msg)
+        return -EINVAL;
+    memcpy(msg, a, al);
+    memcpy(msg + al, wire, wl);
+    memcpy(msg + al + wl, c, cl);
+    return jtext_string_append(b, msg, al + wl + cl);
+}
+
+/* The success answer, written as text around one dump of the handler's result:
+ * {"status":"success","message":"sync <wire> success","result":…}. */
+static void answer_success(struct rt_req *req)
+{
+    if (req->answered)
+        return;
+    struct jtext_buf b;
+    jtext_buf_init(&b);
+    static const char head[] = "{\"status\":\"success\",\"message\":", k_res[] = ",\"result\":";
+    int rc = jtext_buf_append(&b, head, sizeof head - 1);
+    rc = rc ? rc : append_message(&b, "sync ", req->route->wire, " success");
+    rc = rc ? rc : jtext_buf_append(&b, k_res, sizeof k_res - 1);
+    rc = rc ? rc : jtext_dump_append(&b, req->result);
+    rc = rc ? rc : jtext_buf_append(&b, "}", 1);
+    if (rc) {
+        jtext_buf_close(&b);
+        answer_error(req, "server.unavailable", NULL);
+        return;
+    }
+    req->answered = 1;
+    struct buf *ev = NULL, *ack = NULL;
+    if (envelope_frames_text("sync", req->ri, req->ack_id, b.data, b.len, &ev, &ack) == 0) {
+        send_frame(req->rt, req->sender, ev);
+        send_frame(req->rt, req->sender, ack);
+    }
+    buf_unref(ev);
+    buf_unref(ack);
+    jtext_buf_close(&b);
+}
+
 static void begin_fanout(struct rt_req *req)
 {
     struct runtime *rt = req->rt;
-    json_t *ok = json_pack("{s:s, s:o, s:O}", "status", "success", "message",
-                           join_string("sync ", req->route->wire, " success"), "result", req->result);
-    answer(req, ok);
+    answer_success(req);
     uint64_t *all = NULL;
     size_t n = 0;
     if (rt->host.members(rt->host.ud, req->receiver, strlen(req->receiver), &all, &n) != 0)

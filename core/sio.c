@@ -191,6 +191,23 @@ size_t sio_json_quote(char *out, size_t cap, const char *s, size_t len)
 {
     if (!s)
         len = 0;
+    size_t plain = 0; /* the common case, event names: printable ASCII, nothing to escape */
+    while (plain < len && (unsigned char)s[plain] >= 0x20 && (unsigned char)s[plain] < 0x7f &&
+           s[plain] != '"' && s[plain] != '\\')
+        plain++;
+    if (plain == len && len <= SIZE_MAX - 2) {
+        if (out && len + 2 <= cap) {
+            out[0] = '"';
+            if (len)
+                memcpy(out + 1, s, len);
+            out[len + 1] = '"';
+            if (len + 2 < cap)
+                out[len + 2] = '\0';
+        } else if (out && cap > 0) {
+            out[0] = '\0';
+        }
+        return len + 2;
+    }
     size_t need = 2;
     for (size_t i = 0; i < len; i++) {
         size_t e = escaped_len((unsigned char)s[i]);

@@ -26,16 +26,17 @@ uint32_t xorshift32(uint32_t *state)
 
 const char *json_find(const char *s, size_t n, const char *key)
 {
-    char pat[64];
+    /* The first `"key":` in s: jump from quote to quote with memchr (a 1 KB payload string
+     * without quotes is skipped in one call; memmem cost the generator a third of its core). */
     size_t kl = strlen(key);
-    if (kl + 3 > sizeof pat)
-        return NULL;
-    pat[0] = '"';
-    memcpy(pat + 1, key, kl);
-    pat[kl + 1] = '"';
-    pat[kl + 2] = ':';
-    const char *p = memmem(s, n, pat, kl + 3);
-    return p ? p + kl + 3 : NULL;
+    const char *p = s, *end = s + n;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        if ((size_t)(end - p) >= kl + 3 && memcmp(p + 1, key, kl) == 0 && p[kl + 1] == '"' &&
+            p[kl + 2] == ':')
+            return p + kl + 3;
+        p++;
+    }
+    return NULL;
 }
 
 int json_int(const char *p, const char *end, int64_t *out)
