@@ -85,8 +85,11 @@ const pacedKeys = [...new Set(paced.map((r) => `${r.rooms}x${r.members}x${r.payl
 if (pacedKeys.length) {
   p("### Fanout: end-to-end latency at the same offered load (paced at half the slower server's throughput; medians)");
   p();
-  p("| rooms × members | payload | offered msg/s | LuckySync p50 / p99 / max ms | Socket.IO p50 / p99 / max ms | p99 ratio | target ≤ 0.2 |");
-  p("| --- | --- | ---: | --- | --- | ---: | --- |");
+  p("The last column is the measurement floor: the same paced load against `luckysync-bench sink`, a");
+  p("trivial C server (no JSON, no handler), when `compare` ran it.");
+  p();
+  p("| rooms × members | payload | offered msg/s | LuckySync p50 / p99 / max ms | Socket.IO p50 / p99 / max ms | p99 ratio | target ≤ 0.2 | sink p50 / p99 ms |");
+  p("| --- | --- | ---: | --- | --- | ---: | --- | --- |");
   for (const k of pacedKeys) {
     const [rooms, members, payload, rate] = k.split("x").map(Number);
     const f = (r) => r.scenario === "fanout" && r.rooms === rooms && r.members === members &&
@@ -95,7 +98,9 @@ if (pacedKeys.length) {
       (q === 1 ? r.latency.max_us : q === 0.5 ? r.latency.p50_us : r.latency.p99_us) / 1000));
     const a = lat(LS), b = lat(SIO);
     const k99 = ratio(a[1], b[1]);
-    p(`| ${rooms} × ${members} | ${payload} B | ${fmt(rate * members)} | ${a.map((x) => fmt(x, 2)).join(" / ")} | ${b.map((x) => fmt(x, 2)).join(" / ")} | ${fmt(k99, 2)} | ${verdict(Number.isFinite(k99) ? k99 <= 0.2 : undefined)} |`);
+    const fl = lat("sink");
+    const floor = Number.isFinite(fl[0]) ? `${fmt(fl[0], 2)} / ${fmt(fl[1], 2)}` : "–";
+    p(`| ${rooms} × ${members} | ${payload} B | ${fmt(rate * members)} | ${a.map((x) => fmt(x, 2)).join(" / ")} | ${b.map((x) => fmt(x, 2)).join(" / ")} | ${fmt(k99, 2)} | ${verdict(Number.isFinite(k99) ? k99 <= 0.2 : undefined)} | ${floor} |`);
   }
   p();
 }
