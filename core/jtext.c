@@ -321,6 +321,27 @@ char *jtext_dump(const json_t *v, size_t *len_out)
     return b.data;
 }
 
+int jtext_integer_append(struct jtext_buf *b, long long v)
+{
+    if (room(b, 24))
+        return -ENOMEM;
+    char *o = put_int(b->data + b->len, (json_int_t)v);
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int jtext_real_append(struct jtext_buf *b, double d)
+{
+    size_t was = b->len;
+    int rc = put_real(b, d);
+    if (rc)
+        b->len = was;
+    if (b->data)
+        b->data[b->len] = '\0';
+    return rc;
+}
+
 /* ---- reader ---------------------------------------------------------------------------- */
 
 /* Decoded strings that hold escapes go to a scratch area; one for the pending object key and

@@ -49,6 +49,12 @@ int jtext_dump_append(struct jtext_buf *b, const json_t *v);
  * string value. 0, or -EINVAL (not valid UTF-8) / -ENOMEM with b->len as it was. */
 int jtext_string_append(struct jtext_buf *b, const char *s, size_t n);
 
+/* Append an integer (as json_integer(v) dumps) or a real (as json_real(d) dumps: "%.17g", ".0"
+ * added to integral values, the exponent without '+' or leading zeros). 0, or -EINVAL (d not
+ * finite) / -ENOMEM with b->len as it was. */
+int jtext_integer_append(struct jtext_buf *b, long long v);
+int jtext_real_append(struct jtext_buf *b, double d);
+
 /* The compact JSON text of v (borrowed) as a new malloc'd NUL-terminated string the caller
  * frees, with its length in *len_out when len_out is not NULL: byte for byte what
  * json_dumps(v, JSON_COMPACT) returns. NULL where jansson returns NULL: v NULL, v neither an

@@ -11,6 +11,8 @@
 
 #include <lauxlib.h>
 
+#include "jtext.h"
+
 /* Addresses used as identities: the null sentinel and the registry key of the array marker. */
 static const char null_sentinel;
 static const char array_mt_key;
@@ -581,6 +583,132 @@ int luajson_from_lua(lua_State *L, int idx, unsigned max_depth, json_t **out, ch
         return -ENOMEM;
     }
     return to_json(&e, lua_absindex(L, idx), 0, out);
+}
+
+/* ---- Lua -> JSON text, without a json_t in between ------------------------------------- */
+
+struct tenc {
+    lua_State *L;
+    unsigned max_depth;
+    struct jtext_buf *b;
+    const char *mark; /* a top-level key whose value's byte range is recorded, or NULL */
+    size_t mark_len;
+    size_t *mark_start, *mark_end;
+};
+
+static int to_text(struct tenc *t, int idx, unsigned level);
+
+static int put(struct jtext_buf *b, const char *s, size_t n)
+{
+    return jtext_buf_append(b, s, n) ? -ENOMEM : 0;
+}
+
+/* The same shapes and the same member order (lua_next's) as table_to_json. */
+static int table_to_text(struct tenc *t, int idx, unsigned level)
+{
+    lua_State *L = t->L;
+    struct shape sh;
+    int rc = 0;
+
+    if (level >= t->max_depth)
+        return -E2BIG;
+    if (!lua_checkstack(L, 4))
+        return -ENOMEM;
+    table_shape(L, idx, &sh);
+    int marked = has_array_mt(L, idx);
+    if (sh.nother == 0 && sh.nstr == 0 && (lua_Integer)sh.nint == sh.maxint &&
+        (marked || sh.nint > 0)) {
+        rc = put(t->b, "[", 1);
+        for (lua_Integer i = 1; !rc && i <= sh.maxint; i++) {
+            if (i > 1)
+                rc = put(t->b, ",", 1);
+            lua_rawgeti(L, idx, i);
+            rc = rc ? rc : to_text(t, lua_gettop(L), level + 1);
+            lua_pop(L, 1);
+        }
+        return rc ? rc : put(t->b, "]", 1);
+    }
+    if (marked || sh.nother || sh.nint)
+        return -EINVAL;
+    int top = lua_gettop(L), first = 1;
+    rc = put(t->b, "{", 1);
+    lua_pushnil(L);
+    while (!rc && lua_next(L, idx)) {
+        size_t kl;
+        const char *k = lua_tolstring(L, -2, &kl); /* a string key: no conversion happens */
+        if (check_text(k, kl) < 0)
+            rc = -EINVAL;
+        if (!rc && !first)
+            rc = put(t->b, ",", 1);
+        rc = rc ? rc : jtext_string_append(t->b, k, kl);
+        rc = rc ? rc : put(t->b, ":", 1);
+        size_t start = t->b->len;
+        rc = rc ? rc : to_text(t, lua_gettop(L), level + 1);
+        if (!rc && level == 0 && t->mark && kl == t->mark_len && memcmp(k, t->mark, kl) == 0) {
+            *t->mark_start = start;
+            *t->mark_end = t->b->len;
+        }
+        first = 0;
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+    return rc ? rc : put(t->b, "}", 1);
+}
+
+static int to_text(struct tenc *t, int idx, unsigned level)
+{
+    lua_State *L = t->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TTABLE:
+        return table_to_text(t, idx, level);
+    case LUA_TNIL:
+        return put(t->b, "null", 4);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? put(t->b, "true", 4) : put(t->b, "false", 5);
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            return jtext_integer_append(t->b, (long long)lua_tointeger(L, idx));
+        return jtext_real_append(t->b, (double)lua_tonumber(L, idx)); /* -EINVAL: NaN, inf */
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if (check_text(s, n) < 0)
+            return -EINVAL;
+        return jtext_string_append(t->b, s, n);
+    }
+    case LUA_TLIGHTUSERDATA:
+        if (luajson_is_null(L, idx))
+            return put(t->b, "null", 4);
+        return -EINVAL;
+    default:
+        return -EINVAL;
+    }
+}
+
+int luajson_append_text(lua_State *L, int idx, unsigned max_depth, struct jtext_buf *b,
+                        const char *mark, size_t *mark_start, size_t *mark_end)
+{
+    struct tenc t = {L, max_depth, b, mark, mark ? strlen(mark) : 0, mark_start, mark_end};
+    size_t was = b->len;
+    int top = lua_gettop(L);
+
+    if (mark) {
+        if (!mark_start || !mark_end)
+            return -EINVAL;
+        *mark_start = *mark_end = 0;
+    }
+    if (!lua_checkstack(L, 2))
+        return -ENOMEM;
+    int rc = to_text(&t, lua_absindex(L, idx), 0);
+    lua_settop(L, top);
+    if (rc) {
+        b->len = was;
+        if (b->data)
+            b->data[was] = '\0';
+        if (mark)
+            *mark_start = *mark_end = 0;
+    }
+    return rc;
 }
 
 /* ---- text ----------------------------------------------------------------------------- */

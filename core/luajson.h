@@ -31,6 +31,8 @@
 #include <jansson.h>
 #include <lua.h>
 
+struct jtext_buf;
+
 /* Default nesting bound for handler data and for the Lua module's encode/decode. */
 #define LUAJSON_MAX_DEPTH 64u
 
@@ -62,6 +64,15 @@ int luajson_push_protected(lua_State *L, const json_t *v, unsigned max_depth);
  * -E2BIG (too deep or a cycle) or -ENOMEM. */
 int luajson_from_lua(lua_State *L, int idx, unsigned max_depth, json_t **out, char *err,
                      size_t errlen);
+
+/* Append to b the compact JSON text of the Lua value at idx: byte for byte what jtext_dump_append
+ * writes for the json_t luajson_from_lua builds from it (same member order), without building
+ * it. When mark is not NULL and the value is a table encoded as an object with a top-level key
+ * equal to mark, that member's value is b->data[*mark_start, *mark_end) (both 0 when absent).
+ * Raw access, never raises, stack left as it was. On failure b is as it was and the result is
+ * -EINVAL, -E2BIG or -ENOMEM, with no message: convert with luajson_from_lua for its path. */
+int luajson_append_text(lua_State *L, int idx, unsigned max_depth, struct jtext_buf *b,
+                        const char *mark, size_t *mark_start, size_t *mark_end);
 
 /* Parse text[0..len) (borrowed; any JSON value at the top, duplicate object keys and "\u0000"
  * refused, trailing bytes refused) and push the result. Never raises. Returns 0 with one value

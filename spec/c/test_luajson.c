@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "jtext.h"
 #include "testlib.h"
 
 static lua_State *new_state(void)
@@ -582,6 +583,111 @@ static void test_out_of_memory(void)
     free(text);
 }
 
+/* luajson_append_text must write exactly what jtext_dump_append writes for the json_t
+ * luajson_from_lua builds, and fail exactly where it fails. `code` leaves one value on the
+ * stack (it is a chunk returning it). */
+static void check_text_same(lua_State *L, const char *code)
+{
+    int top = lua_gettop(L);
+    if (luaL_dostring(L, code) != LUA_OK) {
+        fprintf(stderr, "lua error: %s\n", lua_tostring(L, -1));
+        CHECK(0);
+        lua_settop(L, top);
+        return;
+    }
+    json_t *v = NULL;
+    char err[256];
+    int rc_tree = luajson_from_lua(L, -1, LUAJSON_MAX_DEPTH, &v, err, sizeof err);
+    struct jtext_buf want, got;
+    jtext_buf_init(&want);
+    jtext_buf_init(&got);
+    jtext_buf_append(&got, "<", 1); /* appends after what is there */
+    jtext_buf_append(&want, "<", 1);
+    if (rc_tree == 0 && jtext_dump_append(&want, v) != 0)
+        rc_tree = -EINVAL;
+    size_t ms = 1, me = 1;
+    int rc_text = luajson_append_text(L, -1, LUAJSON_MAX_DEPTH, &got, "serverOutput", &ms, &me);
+    CHECK_EQ_INT(rc_text == 0, rc_tree == 0);
+    if (rc_tree == 0 && rc_text == 0) {
+        CHECK_EQ_MEM(got.data, got.len, want.data, want.len);
+        json_t *so = json_is_object(v) ? json_object_get(v, "serverOutput") : NULL;
+        if (so) {
+            struct jtext_buf one;
+            jtext_buf_init(&one);
+            jtext_dump_append(&one, so);
+            CHECK(me > ms);
+            CHECK_EQ_MEM(got.data + ms, me - ms, one.data, one.len);
+            jtext_buf_close(&one);
+        } else {
+            CHECK(ms == 0 && me == 0);
+        }
+    }
+    if (rc_text != 0)
+        CHECK_EQ_INT((int)got.len, 1); /* left as it was */
+    CHECK_EQ_INT(lua_gettop(L), top + 1);
+    json_decref(v);
+    jtext_buf_close(&want);
+    jtext_buf_close(&got);
+    lua_settop(L, top);
+}
+
+static void test_append_text(lua_State *L)
+{
+    static const char *const cases[] = {
+        "return {status = 'success', serverOutput = {t = 1732530000123456, s = 42, pad = 'xx'}}",
+        "return {status = 'success', serverOutput = 'plain'}",
+        "return {status = 'success'}",
+        "return {status = 'success', serverOutput = {}, extra = {1, 2, 3}}",
+        "return {a = {b = {c = {1.5, -0.0, 1e300, 5e-324, 0.1, 3.0, -2^63, 2^53}}}}",
+        "return {math.maxinteger, math.mininteger, 0, -1}",
+        "return setmetatable({}, json.array_mt)",
+        "return {}",
+        "return {s = 'quote \" backslash \\\\ ctrl \\1\\31 tab \\t nl \\n del \\127 utf8 \\u{e9}\\u{1F600}'}",
+        "return {['k\\n\"'] = json.null, t = true, f = false}",
+        "return {serverOutput = {serverOutput = 1}, x = {serverOutput = 2}}",
+        "return 'a top-level string'",
+        "return 42",
+        "return 1.25",
+        "return json.null",
+        /* refused: both ways */
+        "return {f = function() end}",
+        "return {x = 0/0}",
+        "return {x = 1/0}",
+        "return {[1] = 1, [3] = 3}",
+        "return {1, 2, x = 3}",
+        "return {s = 'bad \\255 utf8'}",
+        "return {s = 'nul \\0 byte'}",
+        "return {[true] = 1}",
+        "return {['\\255'] = 1}",
+        "local t = {} t.self = t return t",
+        "local t = {} for i = 1, 70 do t = {t} end return t",
+        "return setmetatable({a = 1}, json.array_mt)",
+        "return {co = coroutine.create(function() end)}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_text_same(L, cases[i]);
+    /* a deterministic mix of shapes */
+    CHECK(run(L, "local r = 7\n"
+                 "local function rnd(n) r = (r * 1103515245 + 12345) % 2147483648 return r % n end\n"
+                 "local function gen(d)\n"
+                 "  local k = rnd(d > 3 and 5 or 8)\n"
+                 "  if k == 0 then return rnd(1000000) - 500000\n"
+                 "  elseif k == 1 then return rnd(100000) / 7\n"
+                 "  elseif k == 2 then return ('s'):rep(rnd(5)) .. '\\n\"' .. rnd(99)\n"
+                 "  elseif k == 3 then return rnd(2) == 1\n"
+                 "  elseif k == 4 then return json.null\n"
+                 "  elseif k < 7 then local t = {} for i = 1, rnd(4) do t[i] = gen(d + 1) end return t\n"
+                 "  else local t = {} for i = 1, rnd(5) do t['k' .. rnd(50)] = gen(d + 1) end return t end\n"
+                 "end\n"
+                 "samples = {} for i = 1, 300 do samples[i] = gen(0) end"));
+    for (int i = 1; i <= 300; i++) {
+        char code[64];
+        snprintf(code, sizeof code, "return samples[%d]", i);
+        check_text_same(L, code);
+    }
+    CHECK(run(L, "samples = nil"));
+}
+
 int main(void)
 {
     lua_State *L = new_state();
@@ -598,6 +704,7 @@ int main(void)
     test_decode_errors(L);
     test_push_api(L);
     test_module(L);
+    test_append_text(L);
     CHECK_EQ_INT(lua_gettop(L), 0);
     lua_close(L);
     test_out_of_memory();
