@@ -27,7 +27,7 @@ struct conn_table;
  * protocol; zeroed per HTTP transaction). Kept small: it exists for every socket. */
 struct conn_pss {
     uint64_t conn_id;
-    unsigned char kind; /* enum pss_kind in conn.c */
+    unsigned char kind; /* enum pss_kind in conn_int.h */
     unsigned char status_sent;
     unsigned short http_status;
     char *body; /* POST body being received (malloc'd) or response to send */
