@@ -1,8 +1,9 @@
 /* rt_gen: one generation of handler code — the routes' metadata (auth, compiled input
  * schema, rate limit, membership rule) and a pool of sandboxed VMs, each holding every
- * handler module. Private to the runtime (runtime.c and rt_gen.c). A generation is
- * reference-counted: the runtime holds one reference for the current generation and every
- * request in flight holds one, so a hot reload frees the old code when its last request ends. */
+ * handler module. Private to the runtime (runtime.c, rt_call.c, rt_sync.c and rt_gen.c). A
+ * generation is reference-counted: the runtime holds one reference for the current generation
+ * and every request in flight holds one, so a hot reload frees the old code when its last
+ * request ends. */
 #ifndef LUCKYSYNC_RT_GEN_H
 #define LUCKYSYNC_RT_GEN_H
 

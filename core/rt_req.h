@@ -1,5 +1,6 @@
 /* rt_req: the private state of the runtime and of one request, shared by runtime.c (the
- * lifecycle) and rt_stream.c (stream primitives, throttles, backpressure, cancel). */
+ * lifecycle), rt_call.c (running one Lua call), rt_sync.c (entry checks, answers, cancel) and
+ * rt_stream.c (stream primitives, throttles, backpressure, cancel). */
 #ifndef LUCKYSYNC_RT_REQ_H
 #define LUCKYSYNC_RT_REQ_H
 
@@ -83,6 +84,38 @@ uint64_t rt_mono_ns(void);
 struct rt_req *rt_current(lua_State *L);
 /* Put req on the ready queue (runs on the next runtime_poll). */
 void rt_ready_push(struct rt_req *req);
+
+/* Arm host->wake for the next thing due (the ready queue, then the timer wheel). */
+void rt_rearm(struct runtime *rt);
+/* A new request from conn (ACT_START), linked into rt's list and holding a reference to the
+ * current generation; rt_req_free unlinks and frees it. NULL when out of memory. */
+struct rt_req *rt_req_new(struct runtime *rt, uint64_t conn, int64_t ack_id);
+void rt_req_free(struct rt_req *req);
+/* Drive req until it waits or ends (req may be freed on return). */
+void rt_step(struct rt_req *req);
+
+/* rt_call.c */
+/* Start the call of stage st in req's coroutine (a fresh one after an error or a kill), or
+ * resume the suspended one; req->act tells what comes next (ACT_DONE: req->out is set). */
+void rt_call_start(struct rt_req *req, enum stage st);
+void rt_call_resume(struct rt_req *req, int nargs);
+/* A VM (the least loaded) and a coroutine in it for req. 0 or -1. */
+int rt_attach_vm(struct rt_req *req);
+/* Load rt->cfg->handlers_dir as a new generation whose VMs call back into rt (sleep, oom,
+ * route). NULL with err on failure. */
+struct rt_gen *rt_load_gen(struct runtime *rt, char *err, size_t errlen);
+
+/* rt_sync.c */
+/* Answer the sender (env stolen) on sync-<i> and by ack; once per request. */
+void rt_answer(struct rt_req *req, json_t *env);
+/* Answer the sender with an error code (params stolen, may be NULL). */
+void rt_answer_error(struct rt_req *req, const char *code, json_t *params);
+/* Answer the sender with the server handler's success result. */
+void rt_answer_success(struct rt_req *req);
+/* The recipients' frame text, serialised once (malloc'd, *len set). NULL on failure. */
+char *rt_fanout_text(const struct rt_req *req, size_t *len);
+/* The user table of conn's session as handlers see it (new reference), NULL if anonymous. */
+json_t *rt_user_of(struct runtime *rt, uint64_t conn);
 
 /* rt_stream.c */
 /* Give the ctx table at the top of L the VM's ctx metatable (ctx.stream, ctx.broadcastStream,
