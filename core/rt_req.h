@@ -40,6 +40,11 @@ struct rt_req {
     enum kill kill;
     uint64_t sender;
     json_t *data, *ri, *user, *result, *server_output, *recipient;
+    /* The text path (no client file, no fanout hooks): a successful server result written
+     * straight from Lua as JSON text, and where its serverOutput value lies in it (both 0:
+     * there is none, and the whole result stands for it). result/server_output stay NULL. */
+    char *result_text;
+    size_t result_len, so_start, so_end;
     int64_t ack_id;
     char *receiver, *cb;
     int ignore_self;

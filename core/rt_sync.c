@@ -85,7 +85,13 @@ char *rt_fanout_text(const struct rt_req *req, size_t *len)
     rc = rc ? rc : jtext_buf_append(&b, k_full, sizeof k_full - 1);
     rc = rc ? rc : jtext_string_append(&b, wire, wl);
     rc = rc ? rc : jtext_buf_append(&b, k_so, sizeof k_so - 1);
-    rc = rc ? rc : jtext_dump_append(&b, req->server_output);
+    if (req->result_text && req->so_end > req->so_start)
+        rc = rc ? rc : jtext_buf_append(&b, req->result_text + req->so_start,
+                                        req->so_end - req->so_start);
+    else if (req->result_text)
+        rc = rc ? rc : jtext_buf_append(&b, req->result_text, req->result_len);
+    else
+        rc = rc ? rc : jtext_dump_append(&b, req->server_output);
     rc = rc ? rc : jtext_buf_append(&b, k_msg, sizeof k_msg - 1);
     rc = rc ? rc : append_message(&b, "", wire, " sync success");
     rc = rc ? rc : jtext_buf_append(&b, "}", 1);
@@ -122,7 +128,10 @@ void rt_answer_success(struct rt_req *req)
     int rc = jtext_buf_append(&b, head, sizeof head - 1);
     rc = rc ? rc : append_message(&b, "sync ", req->route->wire, " success");
     rc = rc ? rc : jtext_buf_append(&b, k_res, sizeof k_res - 1);
-    rc = rc ? rc : jtext_dump_append(&b, req->result);
+    if (req->result_text)
+        rc = rc ? rc : jtext_buf_append(&b, req->result_text, req->result_len);
+    else
+        rc = rc ? rc : jtext_dump_append(&b, req->result);
     rc = rc ? rc : jtext_buf_append(&b, "}", 1);
     if (rc) {
         jtext_buf_close(&b);

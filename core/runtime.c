@@ -174,6 +174,7 @@ void rt_req_free(struct rt_req *req)
     json_decref(req->ri);
     json_decref(req->user);
     json_decref(req->result);
+    free(req->result_text);
     json_decref(req->server_output);
     json_decref(req->recipient);
     json_decref(req->out_value);
@@ -234,6 +235,11 @@ static void server_done(struct rt_req *req)
     if (req->out == OUT_BADVALUE) {
         rt_answer_error(req, "sync.invalidServerResponse", NULL);
         fail(req, "server", req->out_error ? req->out_error : "bad return value");
+        return;
+    }
+    if (req->result_text) { /* the text path (rt_call.c): a success, nothing else looks at it */
+        rt_stream_flush_all(req);
+        begin_fanout(req);
         return;
     }
     json_t *r = req->out_value;
