@@ -166,6 +166,14 @@ static void set_str(lua_State *L, const char *k, const char *v)
     }
 }
 
+/* ctx[k] = v (a JSON value, pushed as Lua) on the table at the top of L. */
+static void set_json(lua_State *L, const char *k, const json_t *v)
+{
+    lua_pushstring(L, k);
+    push_json(L, v);
+    lua_rawset(L, -3);
+}
+
 static int entry_k(lua_State *L, int status, lua_KContext k)
 {
     (void)status;
@@ -188,26 +196,16 @@ static int entry(lua_State *L)
         lua_rawget(L, -2);
         lua_replace(L, -2);
         lua_createtable(L, 0, 8);
-        lua_pushstring(L, "data");
-        push_json(L, req->data);
-        lua_rawset(L, -3);
+        set_json(L, "data", req->data);
         set_str(L, "receiver", req->receiver);
         set_str(L, "route", req->route->key);
         rt_stream_push_ctx(L, req);
         if (req->stage == ST_SERVER) {
-            lua_pushstring(L, "user");
-            push_json(L, req->user);
-            lua_rawset(L, -3);
+            set_json(L, "user", req->user);
         } else {
-            lua_pushstring(L, "sender");
-            push_json(L, req->user);
-            lua_rawset(L, -3);
-            lua_pushstring(L, "recipient");
-            push_json(L, req->recipient);
-            lua_rawset(L, -3);
-            lua_pushstring(L, "serverOutput");
-            push_json(L, req->server_output);
-            lua_rawset(L, -3);
+            set_json(L, "sender", req->user);
+            set_json(L, "recipient", req->recipient);
+            set_json(L, "serverOutput", req->server_output);
         }
     } else {
         enum rt_hook h = req->stage == ST_PRE_FANOUT    ? RT_HOOK_PRE_FANOUT
@@ -217,9 +215,7 @@ static int entry(lua_State *L)
         lua_createtable(L, 0, 8);
         set_str(L, "route", req->route->key);
         set_str(L, "receiver", req->receiver);
-        lua_pushstring(L, "user");
-        push_json(L, req->user);
-        lua_rawset(L, -3);
+        set_json(L, "user", req->user);
         if (req->stage == ST_ON_ERROR) {
             set_str(L, "stage", req->fail_stage);
             set_str(L, "error", req->fail_msg);
@@ -235,12 +231,8 @@ static int entry(lua_State *L)
                 lua_setfield(L, -2, "line");
             }
         } else {
-            lua_pushstring(L, "data");
-            push_json(L, req->data);
-            lua_rawset(L, -3);
-            lua_pushstring(L, "serverOutput");
-            push_json(L, req->server_output);
-            lua_rawset(L, -3);
+            set_json(L, "data", req->data);
+            set_json(L, "serverOutput", req->server_output);
             if (req->stage == ST_POST_FANOUT) {
                 lua_pushinteger(L, (lua_Integer)req->delivered);
                 lua_setfield(L, -2, "recipientCount");
@@ -510,9 +502,7 @@ static int room_hook_run(lua_State *L)
     lua_createtable(L, 0, 2);
     lua_pushlstring(L, rc->room, rc->len);
     lua_setfield(L, -2, "room");
-    lua_pushstring(L, "user");
-    push_json(L, rc->user);
-    lua_rawset(L, -3);
+    set_json(L, "user", rc->user);
     lua_call(L, 1, 1);
     if (lua_toboolean(L, -1) && !lua_istable(L, -1)) {
         rc->allowed = 1;
