@@ -1,6 +1,10 @@
 /* server.c: lws context, routes, timer tick, signals. */
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <errno.h>
 #include <jansson.h>
 #include <uv.h>
@@ -50,6 +54,7 @@ struct server {
     uv_check_t flush_check;     /* after the I/O callbacks of a pass: flush what they queued */
     uv_idle_t rt_idle;          /* keeps the loop from blocking while runtime work is ready */
     int passes;                 /* the pass_end handles are running */
+    int no_loop_teardown;       /* the context failed half-way: destroy it, never run the loop */
 };
 
 /* The signal flag is one of the two process globals STYLE.md allows. */
@@ -233,6 +238,26 @@ static void on_runtime(lws_sorted_usec_list_t *sul)
 {
     struct server *s = lws_container_of(sul, struct server, rt_sul);
     runtime_poll(s->rt);
+}
+
+/* 1 if host:port cannot be bound because another socket listens there (lws would log the
+ * failure and carry on without a listener). Binds a probe with SO_REUSEADDR, as lws does. */
+static int port_taken(const char *host, int port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (!host || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return 0; /* a name or an interface: leave it to lws */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int taken = bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
 }
 
 static void on_rt_idle(uv_idle_t *h)
@@ -500,9 +525,23 @@ struct server *server_new(const struct config *cfg)
     info.keepalive_timeout = 30;
     info.timeout_secs = 20;
     info.fd_limit_per_thread = cfg->max_connections + 256;
+    if (port_taken(cfg->host, cfg->port)) {
+        LOG_E("cannot listen", "\"host\":\"%s\",\"port\":%d,\"error\":\"address in use\"",
+              cfg->host, cfg->port);
+        goto fail;
+    }
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         LOG_E("cannot start", "\"host\":\"%s\",\"port\":%d", cfg->host, cfg->port);
+        goto fail;
+    }
+    /* lws returns a context even when its default vhost could not bind the port (another
+     * process has it): without a listening socket the server must not start. */
+    struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
+    if (!vh || lws_get_vhost_listen_port(vh) <= 0) {
+        LOG_E("cannot listen", "\"host\":\"%s\",\"port\":%d", cfg->host, cfg->port);
+        /* lws has half torn down its libuv glue: running the loop again would call into it */
+        s->no_loop_teardown = 1;
         goto fail;
     }
     conn_table_set_context(s->conns, s->ctx);
@@ -631,7 +670,7 @@ void server_free(struct server *s)
         reload_stop(s->reload);
         conn_table_set_context(s->conns, NULL);
         lws_context_destroy(s->ctx);
-        if (s->uv) {
+        if (s->uv && !s->no_loop_teardown) {
             /* Foreign loop: lws closes its handles on the loop, then a second destroy call
              * finishes the context. */
             for (int i = 0; i < 1000 && uv_run(&s->loop, UV_RUN_NOWAIT); i++)
@@ -641,6 +680,8 @@ void server_free(struct server *s)
                 ;
             uv_loop_close(&s->loop);
         }
+    } else if (s->uv) {
+        uv_loop_close(&s->loop);
     }
     if (s->conns)
         conn_table_set_runtime(s->conns, NULL);

@@ -1,5 +1,6 @@
 // Command-line tools: `luckysync token` mints a JWT the server (and jsonwebtoken) accept;
-// `luckysync keygen` prints a fresh EdDSA key as a Lua snippet.
+// `luckysync keygen` prints a fresh EdDSA key as a Lua snippet; serving on a port that is taken
+// fails at once.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -37,6 +38,18 @@ describe('cli', () => {
   after(async () => {
     clients.closeAll();
     await srv?.stop();
+  });
+
+  test('serve on a port another process listens on: exits 1 with "cannot listen", never "listening"', async () => {
+    const r = await run(['--config', srv.configPath, '--port', String(srv.port), '--host', '127.0.0.1',
+      '--handlers', srv.handlersDir]);
+    assert.equal(r.code, 1, `exit code ${r.code}\nstderr:\n${r.stderr}`);
+    assert.match(r.stderr, /"msg":"cannot listen"/);
+    assert.doesNotMatch(r.stderr, /"msg":"listening"/);
+    assert.doesNotMatch(r.stderr, SANITIZER_RE, 'sanitizer report');
+    // the first server is unharmed
+    const s = await clients.connect(srv.url);
+    assert.equal(s.connected, true);
   });
 
   test('token: an HS256 JWT that jsonwebtoken verifies and the server accepts', async () => {
