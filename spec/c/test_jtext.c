@@ -7,6 +7,7 @@
  * byte for byte, NULL results included. */
 #include "jtext.h"
 
+#include "json_same.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -26,46 +27,6 @@ static char *dup_exact(const char *s, size_t len)
     return p;
 }
 
-/* Same value in every observable way: json_equal would let 0.0 equal -0.0 and ignores order. */
-static int same(const json_t *a, const json_t *b)
-{
-    if (json_typeof(a) != json_typeof(b))
-        return 0;
-    switch (json_typeof(a)) {
-    case JSON_OBJECT: {
-        void *ia = json_object_iter((json_t *)a), *ib = json_object_iter((json_t *)b);
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        for (; ia && ib; ia = json_object_iter_next((json_t *)a, ia),
-                         ib = json_object_iter_next((json_t *)b, ib)) {
-            size_t la = json_object_iter_key_len(ia), lb = json_object_iter_key_len(ib);
-            if (la != lb || memcmp(json_object_iter_key(ia), json_object_iter_key(ib), la) ||
-                !same(json_object_iter_value(ia), json_object_iter_value(ib)))
-                return 0;
-        }
-        return !ia && !ib;
-    }
-    case JSON_ARRAY:
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    case JSON_STRING:
-        return json_string_length(a) == json_string_length(b) &&
-               !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
-    case JSON_INTEGER:
-        return json_integer_value(a) == json_integer_value(b);
-    case JSON_REAL: {
-        double x = json_real_value(a), y = json_real_value(b);
-        return !memcmp(&x, &y, sizeof x);
-    }
-    default:
-        return 1;
-    }
-}
-
 /* jtext_load and json_loadb agree on text[0..len): both refuse, or both give the same value.
  * Returns 1 when jansson accepted. */
 static int agree_load(const char *text, size_t len, const char *what)
@@ -74,7 +35,7 @@ static int agree_load(const char *text, size_t len, const char *what)
     json_error_t je, te;
     json_t *a = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
     json_t *b = jtext_load(in, len, &te);
-    int ok = (!a && !b) || (a && b && json_equal(a, b) && same(a, b));
+    int ok = (!a && !b) || (a && b && json_equal(a, b) && json_same(a, b));
     CHECK(ok);
     if (!ok)
         fprintf(stderr, "  %s: \"%.*s\" (%zu bytes): jansson %s, jtext %s\n", what, (int)len, text,

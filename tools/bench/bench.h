@@ -31,6 +31,9 @@ int json_int(const char *p, const char *end, int64_t *out);
 /* p points at a JSON string ('"'): its raw content (escapes kept) in *str and *len, and the end
  * of the string (past the closing quote) as the return value; NULL if unterminated. */
 const char *json_str(const char *p, const char *end, const char **str, size_t *len);
+/* An RFC 6455 (§5.2) frame header at h[0..avail): the payload length and the header length
+ * without the masking key. 0 when the header is not complete yet, else 1. */
+int ws_frame_len(const unsigned char *h, size_t avail, uint64_t *len, size_t *hl);
 /* The end of the JSON value starting at p (object, array, string, number, literal), or NULL. */
 const char *json_value_end(const char *p, const char *end);
 /* Unescape a JSON string's raw content into dst (cap bytes); returns the length or -1. */

@@ -468,21 +468,10 @@ static size_t parse_frames(struct bench *b, struct bconn *c, char *p, size_t n)
     while (c->state != CS_CLOSED && n - off >= 2) {
         unsigned char *h = (unsigned char *)p + off;
         int fin = h[0] & 0x80, op = h[0] & 0x0f, masked = h[1] & 0x80;
-        uint64_t len = h[1] & 0x7f;
-        size_t hl = 2;
-        if (len == 126) {
-            if (n - off < 4)
-                break;
-            len = (uint64_t)h[2] << 8 | h[3];
-            hl = 4;
-        } else if (len == 127) {
-            if (n - off < 10)
-                break;
-            len = 0;
-            for (int i = 0; i < 8; i++)
-                len = len << 8 | h[2 + i];
-            hl = 10;
-        }
+        uint64_t len;
+        size_t hl;
+        if (!ws_frame_len(h, n - off, &len, &hl))
+            break;
         if (masked)
             hl += 4;
         if (len > RBUF_CAP - 64) {

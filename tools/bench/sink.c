@@ -392,21 +392,10 @@ static long on_frames(struct sink *s, struct sconn *c, char *p, size_t n)
     while (n - off >= 2) {
         unsigned char *h = (unsigned char *)p + off;
         int op = h[0] & 0x0f;
-        uint64_t len = h[1] & 0x7f;
-        size_t hl = 2;
-        if (len == 126) {
-            if (n - off < 4)
-                break;
-            len = (uint64_t)h[2] << 8 | h[3];
-            hl = 4;
-        } else if (len == 127) {
-            if (n - off < 10)
-                break;
-            len = 0;
-            for (int i = 0; i < 8; i++)
-                len = len << 8 | h[2 + i];
-            hl = 10;
-        }
+        uint64_t len;
+        size_t hl;
+        if (!ws_frame_len(h, n - off, &len, &hl))
+            break;
         if (!(h[1] & 0x80) || len > RBUF - 64)
             return -1; /* client frames must be masked (§5.1) */
         hl += 4;

@@ -282,3 +282,25 @@ void base64_encode(const unsigned char *in, size_t len, char *out)
     }
     out[o] = '\0';
 }
+
+int ws_frame_len(const unsigned char *h, size_t avail, uint64_t *len, size_t *hl)
+{
+    if (avail < 2)
+        return 0;
+    *len = h[1] & 0x7f;
+    *hl = 2;
+    if (*len == 126) {
+        if (avail < 4)
+            return 0;
+        *len = (uint64_t)h[2] << 8 | h[3];
+        *hl = 4;
+    } else if (*len == 127) {
+        if (avail < 10)
+            return 0;
+        *len = 0;
+        for (int i = 0; i < 8; i++)
+            *len = *len << 8 | h[2 + i];
+        *hl = 10;
+    }
+    return 1;
+}
