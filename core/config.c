@@ -4,14 +4,15 @@
  * read environment variables or files) and the table it returns is walked against static
  * descriptor tables. Loading is transactional: the walk fills a staging copy of the config and
  * only a fully valid file is committed, so a failed load (or a failed reload) leaves the
- * previous values intact. */
+ * previous values intact. The `auth.keys` section is read by config_keys.c, which shares this
+ * file's table-walking helpers through config_int.h. */
 #include "config.h"
+#include "config_int.h"
 
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,40 +23,13 @@
 #include "log.h"
 
 #define CONFIG_ENV_SECRET "LUCKYSYNC_JWT_SECRET"
-#define CONFIG_SHORT_SECRET 32 /* HS256 secrets below this many bytes draw a warning */
 #define CONFIG_MAX_ORIGINS 256 /* entries in cors.allowedOrigins */
-#define CONFIG_MAX_STRING 4096 /* host, directories, one origin */
-#define CONFIG_MAX_SECRET 4096 /* one HS256 secret, in bytes */
-#define CONFIG_MAX_B64KEY 88   /* base64url text of a 64-byte key is 86 characters */
-#define CONFIG_PATH_LEN 128    /* a key path such as "auth.keys[12].privateKey" */
 #define MB ((size_t)1024 * 1024)
 
 /* ---- descriptors: one row per key of the file format (docs/CONFIG.md lists them all) ---- */
 
-enum kind {
-    K_NONE,    /* a known key handled by its parent (key entries) */
-    K_STRING,  /* char * (malloc'd) */
-    K_BOOL,    /* int 0/1 */
-    K_INT,     /* int */
-    K_UINT,    /* unsigned */
-    K_LONG,    /* long */
-    K_SIZE,    /* size_t */
-    K_MB,      /* size_t, given in megabytes */
-    K_LEVEL,   /* enum log_level */
-    K_POLICY,  /* enum config_room_policy */
-    K_ORIGINS, /* allowed_origins + count */
-    K_KEYS,    /* the jwt keyset */
-    K_SECTION, /* a nested table described by sub */
-};
-
-struct field {
-    const char *name;
-    enum kind kind;
-    size_t off; /* into struct config */
-    long long min, max;
-    const struct field *sub; /* K_SECTION */
-};
-/* Each table below ends with a {0} row (name NULL). */
+/* The row type, struct field, is in config_int.h. Each table below ends with a {0} row (name
+ * NULL). */
 
 #define OFF(m) offsetof(struct config, m)
 
@@ -91,13 +65,6 @@ static const struct field auth_fields[] = {
     {"sessionGraceMs", K_UINT, OFF(session_grace_ms), 0, 600000, NULL},
     {"keys", K_KEYS, 0, 0, 0, NULL},
     {0},
-};
-
-/* The members of one auth.keys entry; load_key() reads them. */
-static const struct field key_fields[] = {
-    {"kid", K_NONE, 0, 0, 0, NULL},        {"alg", K_NONE, 0, 0, 0, NULL},
-    {"secret", K_NONE, 0, 0, 0, NULL},     {"publicKey", K_NONE, 0, 0, 0, NULL},
-    {"privateKey", K_NONE, 0, 0, 0, NULL}, {0},
 };
 
 static const struct field throttle_fields[] = {
@@ -174,29 +141,10 @@ static void free_origins(char **v, size_t n)
     free(v);
 }
 
-static int add_hs256(struct jwt_keyset *ks, const char *kid, const char *secret, size_t len,
-                     const char *where)
-{
-    if (len < CONFIG_SHORT_SECRET)
-        log_write(LOG_WARN, "config: HS256 secret is shorter than 32 bytes",
-                  "\"key\":\"%s\",\"bytes\":%zu", where, len);
-    return jwt_keyset_add_hs256(ks, kid, (const unsigned char *)secret, len);
-}
-
 /* ---- walking the returned table (runs inside lua_pcall: see load_protected) ---- */
 
-struct load_ctx {
-    struct config *cfg; /* the staging copy being filled */
-    int origins_set;    /* cfg->allowed_origins is a new array owned by the staging copy */
-    int rc;             /* 0, or -1 with err set */
-    char *err;
-    size_t errlen;
-};
-
-static void report(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Set the error message. */
-static void report(struct load_ctx *x, const char *fmt, ...)
+void config_report(struct load_ctx *x, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -206,10 +154,6 @@ static void report(struct load_ctx *x, const char *fmt, ...)
     set_err(x->err, x->errlen, "%s", msg);
 }
 
-/* report() and evaluate to -1, for "return FAIL(...)": visibly failing to static analysers,
- * which do not follow variadic calls. */
-#define FAIL(x, ...) (report((x), __VA_ARGS__), -1)
-
 /* Lua's type name, with "float" for a non-integer number (integers are required). */
 static const char *type_of(lua_State *L, int idx)
 {
@@ -218,12 +162,12 @@ static const char *type_of(lua_State *L, int idx)
     return luaL_typename(L, idx);
 }
 
-static int type_error(struct load_ctx *x, lua_State *L, int idx, const char *path, const char *want)
+int config_type_error(struct load_ctx *x, lua_State *L, int idx, const char *path, const char *want)
 {
-    return FAIL(x, "%s: expected %s, got %s", path, want, type_of(L, idx));
+    return CONFIG_FAIL(x, "%s: expected %s, got %s", path, want, type_of(L, idx));
 }
 
-static void join_path(char *out, size_t n, const char *prefix, const char *name)
+void config_join_path(char *out, size_t n, const char *prefix, const char *name)
 {
     if (*prefix)
         snprintf(out, n, "%s.%s", prefix, name);
@@ -235,7 +179,7 @@ static void join_path(char *out, size_t n, const char *prefix, const char *name)
 static void key_path(lua_State *L, int idx, const char *prefix, char *out, size_t n)
 {
     if (lua_type(L, idx) == LUA_TSTRING)
-        join_path(out, n, prefix, lua_tostring(L, idx));
+        config_join_path(out, n, prefix, lua_tostring(L, idx));
     else if (lua_isinteger(L, idx))
         snprintf(out, n, "%s[%lld]", prefix, (long long)lua_tointeger(L, idx));
     else
@@ -251,7 +195,7 @@ static const struct field *find_field(const struct field *fields, const char *na
 }
 
 /* Every key of table t must be a string naming one of fields: a typo must not pass silently. */
-static int check_unknown(struct load_ctx *x, lua_State *L, int t, const char *prefix,
+int config_check_unknown(struct load_ctx *x, lua_State *L, int t, const char *prefix,
                          const struct field *fields)
 {
     lua_pushnil(L);
@@ -261,7 +205,7 @@ static int check_unknown(struct load_ctx *x, lua_State *L, int t, const char *pr
             char path[CONFIG_PATH_LEN];
             key_path(L, -1, prefix, path, sizeof path);
             lua_pop(L, 1);
-            return FAIL(x, "unknown key %s", path);
+            return CONFIG_FAIL(x, "unknown key %s", path);
         }
     }
     return 0;
@@ -269,19 +213,19 @@ static int check_unknown(struct load_ctx *x, lua_State *L, int t, const char *pr
 
 /* The string at idx: no NUL byte unless allow_nul, 1..max bytes. The pointer stays valid while
  * the value is reachable from the returned table. */
-static int get_string(struct load_ctx *x, lua_State *L, int idx, const char *path, size_t max,
+int config_get_string(struct load_ctx *x, lua_State *L, int idx, const char *path, size_t max,
                       int allow_nul, const char **out, size_t *len)
 {
     size_t n = 0;
     const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &n) : NULL;
     if (!s)
-        return type_error(x, L, idx, path, "string");
+        return config_type_error(x, L, idx, path, "string");
     if (n == 0)
-        return FAIL(x, "%s: must not be empty", path);
+        return CONFIG_FAIL(x, "%s: must not be empty", path);
     if (n > max)
-        return FAIL(x, "%s: longer than %zu bytes", path, max);
+        return CONFIG_FAIL(x, "%s: longer than %zu bytes", path, max);
     if (!allow_nul && strlen(s) != n)
-        return FAIL(x, "%s: contains a NUL byte", path);
+        return CONFIG_FAIL(x, "%s: contains a NUL byte", path);
     *out = s;
     if (len)
         *len = n;
@@ -292,20 +236,20 @@ static int get_integer(struct load_ctx *x, lua_State *L, int idx, const char *pa
                        long long max, long long *out)
 {
     if (!lua_isinteger(L, idx))
-        return type_error(x, L, idx, path, "integer");
+        return config_type_error(x, L, idx, path, "integer");
     long long v = (long long)lua_tointeger(L, idx);
     if (v < min || v > max)
-        return FAIL(x, "%s: %lld is out of range %lld..%lld", path, v, min, max);
+        return CONFIG_FAIL(x, "%s: %lld is out of range %lld..%lld", path, v, min, max);
     *out = v;
     return 0;
 }
 
 /* Table t must be a list: integer keys 1..n without holes, n <= max. */
-static int check_list(struct load_ctx *x, lua_State *L, int t, const char *path, size_t max,
+int config_check_list(struct load_ctx *x, lua_State *L, int t, const char *path, size_t max,
                       size_t *out)
 {
     if (!lua_istable(L, t))
-        return type_error(x, L, t, path, "list (table)");
+        return config_type_error(x, L, t, path, "list (table)");
     size_t n = (size_t)lua_rawlen(L, t), count = 0;
     lua_pushnil(L);
     while (lua_next(L, t)) {
@@ -315,14 +259,14 @@ static int check_list(struct load_ctx *x, lua_State *L, int t, const char *path,
             char key[CONFIG_PATH_LEN];
             key_path(L, -1, path, key, sizeof key);
             lua_pop(L, 1);
-            return FAIL(x, "unknown key %s (%s must be a list)", key, path);
+            return CONFIG_FAIL(x, "unknown key %s (%s must be a list)", key, path);
         }
         count++;
     }
     if (count != n)
-        return FAIL(x, "%s: must be a list without holes", path);
+        return CONFIG_FAIL(x, "%s: must be a list without holes", path);
     if (n > max)
-        return FAIL(x, "%s: at most %zu entries, got %zu", path, max, n);
+        return CONFIG_FAIL(x, "%s: at most %zu entries, got %zu", path, max, n);
     *out = n;
     return 0;
 }
@@ -330,11 +274,11 @@ static int check_list(struct load_ctx *x, lua_State *L, int t, const char *path,
 static int load_origins(struct load_ctx *x, lua_State *L, int t, const char *path)
 {
     size_t n = 0;
-    if (check_list(x, L, t, path, CONFIG_MAX_ORIGINS, &n) < 0)
+    if (config_check_list(x, L, t, path, CONFIG_MAX_ORIGINS, &n) < 0)
         return -1;
     char **v = n ? calloc(n, sizeof *v) : NULL;
     if (n && !v)
-        return FAIL(x, "out of memory");
+        return CONFIG_FAIL(x, "out of memory");
     /* Owned by the staging copy from here on, so a failure below frees what was filled. */
     x->cfg->allowed_origins = v;
     x->cfg->allowed_origins_count = 0;
@@ -345,172 +289,19 @@ static int load_origins(struct load_ctx *x, lua_State *L, int t, const char *pat
         size_t len;
         snprintf(ipath, sizeof ipath, "%s[%zu]", path, i + 1);
         lua_rawgeti(L, t, (lua_Integer)(i + 1));
-        int rc = get_string(x, L, -1, ipath, CONFIG_MAX_STRING, 0, &s, &len);
+        int rc = config_get_string(x, L, -1, ipath, CONFIG_MAX_STRING, 0, &s, &len);
         lua_pop(L, 1);
         if (rc < 0)
             return -1;
         /* Browsers send scheme://host[:port] with no path; these two never match one. */
         if (strcmp(s, "*") == 0)
-            return FAIL(x, "%s: \"*\" is not an origin (an empty list admits any origin)", ipath);
+            return CONFIG_FAIL(x, "%s: \"*\" is not an origin (an empty list admits any origin)",
+                               ipath);
         if (s[len - 1] == '/')
-            return FAIL(x, "%s: an origin has no trailing '/' (\"%s\")", ipath, s);
+            return CONFIG_FAIL(x, "%s: an origin has no trailing '/' (\"%s\")", ipath, s);
         if (!(v[i] = strdup(s)))
-            return FAIL(x, "out of memory");
+            return CONFIG_FAIL(x, "out of memory");
         x->cfg->allowed_origins_count = i + 1;
-    }
-    return 0;
-}
-
-/* t[name] as a string (NULL when absent). */
-static int key_part(struct load_ctx *x, lua_State *L, int t, const char *kpath, const char *name,
-                    size_t max, int allow_nul, const char **s, size_t *len)
-{
-    char path[CONFIG_PATH_LEN];
-    int rc = 0;
-    join_path(path, sizeof path, kpath, name);
-    *s = NULL;
-    *len = 0;
-    lua_pushstring(L, name);
-    if (lua_rawget(L, t) != LUA_TNIL)
-        rc = get_string(x, L, -1, path, max, allow_nul, s, len);
-    lua_pop(L, 1);
-    return rc;
-}
-
-/* Decode a base64url key; returns its length in bytes or -1. */
-static int decode_key(struct load_ctx *x, const char *kpath, const char *name, const char *text,
-                      size_t len, unsigned char *out, size_t cap)
-{
-    int n = len <= CONFIG_MAX_B64KEY ? jwt_b64url_decode(text, len, out, cap) : -EINVAL;
-    if (n < 0)
-        return FAIL(x, "%s.%s: expected base64url (no padding) of 32 or 64 bytes", kpath, name);
-    return n;
-}
-
-static int add_result(struct load_ctx *x, const char *kpath, int rc)
-{
-    if (rc == JWT_ENOMEM)
-        return FAIL(x, "out of memory");
-    if (rc != JWT_OK)
-        return FAIL(x, "%s: rejected by jwt: %s", kpath, jwt_strerror(rc));
-    return 0;
-}
-
-/* An EdDSA entry: a private key (32-byte seed or 64-byte libsodium secret key), a public key,
- * or both (which must then agree). */
-static int add_eddsa(struct load_ctx *x, const char *kpath, const char *kid, const char *pub,
-                     size_t publen, const char *priv, size_t privlen)
-{
-    unsigned char buf[72], pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    unsigned char pub_raw[72];
-    int rc = -1, n;
-
-    if (sodium_init() < 0)
-        return FAIL(x, "libsodium failed to initialise");
-    if (pub) {
-        if ((n = decode_key(x, kpath, "publicKey", pub, publen, pub_raw, sizeof pub_raw)) < 0)
-            goto out;
-        if (n != crypto_sign_PUBLICKEYBYTES) {
-            report(x, "%s.publicKey: expected 32 bytes, got %d", kpath, n);
-            goto out;
-        }
-    }
-    if (priv) {
-        if ((n = decode_key(x, kpath, "privateKey", priv, privlen, buf, sizeof buf)) < 0)
-            goto out;
-        if (n != crypto_sign_SEEDBYTES && n != crypto_sign_SECRETKEYBYTES) {
-            report(x, "%s.privateKey: expected 32 bytes (seed) or 64 bytes (secret key), got %d",
-                   kpath, n);
-            goto out;
-        }
-        /* A 64-byte key is seed || public key: rederive it so a corrupted half is caught. */
-        crypto_sign_seed_keypair(pk, sk, buf);
-        if (n == crypto_sign_SECRETKEYBYTES && sodium_memcmp(sk, buf, sizeof sk) != 0) {
-            report(x, "%s.privateKey: its public half does not match its seed", kpath);
-            goto out;
-        }
-        if (pub && sodium_memcmp(pk, pub_raw, sizeof pk) != 0) {
-            report(x, "%s: publicKey does not match privateKey", kpath);
-            goto out;
-        }
-        rc = add_result(x, kpath, jwt_keyset_add_ed25519_secret(x->cfg->keys, kid, sk));
-    } else if (!crypto_core_ed25519_is_valid_point(pub_raw)) {
-        report(x, "%s.publicKey: not a valid Ed25519 public key", kpath);
-    } else {
-        rc = add_result(x, kpath, jwt_keyset_add_ed25519_public(x->cfg->keys, kid, pub_raw));
-    }
-out:
-    sodium_memzero(buf, sizeof buf);
-    sodium_memzero(sk, sizeof sk);
-    return rc;
-}
-
-static int load_key(struct load_ctx *x, lua_State *L, int t, const char *kpath, const char **kids,
-                    size_t nkids)
-{
-    const char *kid, *alg, *secret, *pub, *priv;
-    size_t len, secretlen, publen, privlen;
-
-    if (!lua_istable(L, t))
-        return type_error(x, L, t, kpath, "table");
-    if (check_unknown(x, L, t, kpath, key_fields) < 0 ||
-        key_part(x, L, t, kpath, "kid", JWT_KID_MAX, 0, &kid, &len) < 0 ||
-        key_part(x, L, t, kpath, "alg", 16, 0, &alg, &len) < 0 ||
-        key_part(x, L, t, kpath, "secret", CONFIG_MAX_SECRET, 1, &secret, &secretlen) < 0 ||
-        key_part(x, L, t, kpath, "publicKey", CONFIG_MAX_STRING, 0, &pub, &publen) < 0 ||
-        key_part(x, L, t, kpath, "privateKey", CONFIG_MAX_STRING, 0, &priv, &privlen) < 0)
-        return -1;
-    for (size_t i = 0; kid && i < nkids; i++)
-        if (kids[i] && strcmp(kids[i], kid) == 0)
-            return FAIL(x, "%s.kid: duplicate kid \"%s\"", kpath, kid);
-    if (!alg)
-        return FAIL(x, "%s.alg: missing (\"HS256\" or \"EdDSA\")", kpath);
-    if (strcmp(alg, "HS256") == 0) {
-        if (pub || priv)
-            return FAIL(x, "%s.%s: not allowed with alg HS256 (use secret)", kpath,
-                        pub ? "publicKey" : "privateKey");
-        if (!secret)
-            return FAIL(x, "%s.secret: missing (required with alg HS256)", kpath);
-        return add_result(x, kpath, add_hs256(x->cfg->keys, kid, secret, secretlen, kpath));
-    }
-    if (strcmp(alg, "EdDSA") == 0) {
-        if (secret)
-            return FAIL(x, "%s.secret: not allowed with alg EdDSA (use publicKey/privateKey)",
-                        kpath);
-        if (!pub && !priv)
-            return FAIL(x, "%s: alg EdDSA needs publicKey or privateKey", kpath);
-        return add_eddsa(x, kpath, kid, pub, publen, priv, privlen);
-    }
-    return FAIL(x, "%s.alg: expected \"HS256\" or \"EdDSA\", got \"%s\"", kpath, alg);
-}
-
-/* auth.keys replaces the whole keyset (even when empty): keys are not merged across files. */
-static int load_keys(struct load_ctx *x, lua_State *L, int t, const char *path)
-{
-    const char *kids[JWT_KEYSET_MAX];
-    size_t n = 0;
-    if (check_list(x, L, t, path, JWT_KEYSET_MAX, &n) < 0)
-        return -1;
-    struct jwt_keyset *ks = jwt_keyset_new();
-    if (!ks)
-        return FAIL(x, "out of memory");
-    x->cfg->keys = ks; /* owned by the staging copy: freed on rollback */
-    for (size_t i = 0; i < n; i++) {
-        char kpath[CONFIG_PATH_LEN + 32];
-        snprintf(kpath, sizeof kpath, "%s[%zu]", path, i + 1);
-        lua_rawgeti(L, t, (lua_Integer)(i + 1));
-        int rc = load_key(x, L, lua_gettop(L), kpath, kids, i);
-        /* The kid string stays alive: the entry is still referenced by the table. */
-        kids[i] = NULL;
-        if (rc == 0) {
-            lua_pushliteral(L, "kid");
-            if (lua_rawget(L, -2) == LUA_TSTRING)
-                kids[i] = lua_tostring(L, -1);
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (rc < 0)
-            return -1;
     }
     return 0;
 }
@@ -527,15 +318,15 @@ static int apply_field(struct load_ctx *x, lua_State *L, int v, const char *path
 
     switch (f->kind) {
     case K_STRING:
-        if (get_string(x, L, v, path, CONFIG_MAX_STRING, 0, &s, NULL) < 0)
+        if (config_get_string(x, L, v, path, CONFIG_MAX_STRING, 0, &s, NULL) < 0)
             return -1;
         /* The old pointer belongs to the committed config: overwrite, never free, here. */
         if (!(*SLOT(c, f->off, char *) = strdup(s)))
-            return FAIL(x, "out of memory");
+            return CONFIG_FAIL(x, "out of memory");
         return 0;
     case K_BOOL:
         if (!lua_isboolean(L, v))
-            return type_error(x, L, v, path, "boolean");
+            return config_type_error(x, L, v, path, "boolean");
         *SLOT(c, f->off, int) = lua_toboolean(L, v);
         return 0;
     case K_INT:
@@ -558,16 +349,17 @@ static int apply_field(struct load_ctx *x, lua_State *L, int v, const char *path
             *SLOT(c, f->off, size_t) = (size_t)n * MB;
         return 0;
     case K_LEVEL:
-        if (get_string(x, L, v, path, 16, 0, &s, NULL) < 0)
+        if (config_get_string(x, L, v, path, 16, 0, &s, NULL) < 0)
             return -1;
         if (log_parse_level(s, SLOT(c, f->off, enum log_level)) < 0)
-            return FAIL(x,
-                        "%s: expected \"debug\", \"info\", \"warn\", \"error\" or \"off\", got "
-                        "\"%s\"",
-                        path, s);
+            return CONFIG_FAIL(
+                x,
+                "%s: expected \"debug\", \"info\", \"warn\", \"error\" or \"off\", got "
+                "\"%s\"",
+                path, s);
         return 0;
     case K_POLICY:
-        if (get_string(x, L, v, path, 16, 0, &s, NULL) < 0)
+        if (config_get_string(x, L, v, path, 16, 0, &s, NULL) < 0)
             return -1;
         if (strcmp(s, "anyone") == 0)
             c->room_policy = CONFIG_ROOM_ANYONE;
@@ -576,16 +368,16 @@ static int apply_field(struct load_ctx *x, lua_State *L, int v, const char *path
         else if (strcmp(s, "hook") == 0)
             c->room_policy = CONFIG_ROOM_HOOK;
         else
-            return FAIL(x, "%s: expected \"anyone\", \"loggedIn\" or \"hook\", got \"%s\"", path,
-                        s);
+            return CONFIG_FAIL(x, "%s: expected \"anyone\", \"loggedIn\" or \"hook\", got \"%s\"",
+                               path, s);
         return 0;
     case K_ORIGINS:
         return load_origins(x, L, v, path);
     case K_KEYS:
-        return load_keys(x, L, v, path);
+        return config_load_keys(x, L, v, path);
     case K_SECTION:
         if (!lua_istable(L, v))
-            return type_error(x, L, v, path, "table");
+            return config_type_error(x, L, v, path, "table");
         return walk_table(x, L, v, path, f->sub);
     case K_NONE:
         break;
@@ -598,11 +390,11 @@ static int walk_table(struct load_ctx *x, lua_State *L, int t, const char *prefi
                       const struct field *fields)
 {
     luaL_checkstack(L, 8, "config");
-    if (check_unknown(x, L, t, prefix, fields) < 0)
+    if (config_check_unknown(x, L, t, prefix, fields) < 0)
         return -1;
     for (const struct field *f = fields; f->name; f++) {
         char path[CONFIG_PATH_LEN];
-        join_path(path, sizeof path, prefix, f->name);
+        config_join_path(path, sizeof path, prefix, f->name);
         lua_pushstring(L, f->name);
         if (lua_rawget(L, t) == LUA_TNIL) {
             lua_pop(L, 1);
@@ -636,13 +428,15 @@ static int check_consistency(struct load_ctx *x)
 {
     const struct config *c = x->cfg;
     if (c->send_queue_max_bytes < c->max_payload)
-        return FAIL(x,
-                    "limits.sendQueueMaxBytes (%zu) must be at least limits.maxPayload (%zu): "
-                    "one message must fit in the queue",
-                    c->send_queue_max_bytes, c->max_payload);
+        return CONFIG_FAIL(
+            x,
+            "limits.sendQueueMaxBytes (%zu) must be at least limits.maxPayload (%zu): "
+            "one message must fit in the queue",
+            c->send_queue_max_bytes, c->max_payload);
     if (c->sync_pressure_bytes > c->send_queue_max_bytes)
-        return FAIL(x, "sync.pressureBytes (%zu) must not exceed limits.sendQueueMaxBytes (%zu)",
-                    c->sync_pressure_bytes, c->send_queue_max_bytes);
+        return CONFIG_FAIL(
+            x, "sync.pressureBytes (%zu) must not exceed limits.sendQueueMaxBytes (%zu)",
+            c->sync_pressure_bytes, c->send_queue_max_bytes);
     return 0;
 }
 
@@ -936,7 +730,7 @@ int config_from_args(struct config *c, int argc, char **argv, char *err, size_t 
 
     const char *secret = getenv(CONFIG_ENV_SECRET);
     if (jwt_keyset_count(c->keys) == 0 && secret && *secret) {
-        int jrc = add_hs256(c->keys, NULL, secret, strlen(secret), CONFIG_ENV_SECRET);
+        int jrc = config_add_hs256(c->keys, NULL, secret, strlen(secret), CONFIG_ENV_SECRET);
         if (jrc != JWT_OK) {
             set_err(err, errlen, "%s: rejected by jwt: %s", CONFIG_ENV_SECRET, jwt_strerror(jrc));
             goto fail;

@@ -21,6 +21,7 @@
 #include "session.h"
 #include "sio.h"
 #include "srooms.h"
+#include "syncenv.h"
 
 const char EVENTS_CLIENT_DISCONNECT[] = "client disconnected";
 
@@ -393,6 +394,14 @@ int events_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t
     }
     if (pk.nsp_len != 1 || pk.nsp[0] != '/')
         return 0;
+    struct runtime *rt = conn_table_runtime(t);
+    struct syncenv env;
+    if (rt && syncenv_read(pk.data, pk.data_len, &env) == 0) {
+        /* the common `sync` request: no json_t tree (syncenv.h) */
+        runtime_sync_env(rt, conn_id(c), &env, pk.ack_id, pk.data_len);
+        syncenv_clear(&env);
+        return 0;
+    }
     json_error_t jerr;
     json_t *arr = jtext_load(pk.data, pk.data_len, &jerr);
     if (!json_is_array(arr) || !json_is_string(json_array_get(arr, 0))) {
@@ -420,11 +429,9 @@ int events_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t
         on_update_session(t, c, arg, pk.ack_id);
     else if (strcmp(name, "syncCancel") == 0) {
         const char *cb = json_string_value(json_object_get(arg, "cb"));
-        struct runtime *rt = conn_table_runtime(t);
         if (rt && cb && *cb)
             runtime_cancel(rt, conn_id(c), cb);
     } else if (strcmp(name, "sync") == 0) {
-        struct runtime *rt = conn_table_runtime(t);
         if (rt)
             runtime_sync(rt, conn_id(c), arg ? arg : json_null(), pk.ack_id, pk.data_len);
         else

@@ -70,4 +70,80 @@ char *jtext_dump(const json_t *v, size_t *len_out);
  * source "<buffer>", line/column/position best-effort. */
 json_t *jtext_load(const char *text, size_t len, json_error_t *err);
 
+/* ---- the token reader ---- */
+
+/* jtext_load's grammar and checks as a stream of tokens, for callers that build something other
+ * than json_t (Lua values, a few fields picked out of an envelope) without a tree in between.
+ * It accepts exactly what jtext_load accepts, except duplicate object keys: those it passes on
+ * as they come, for the caller to refuse. Usage:
+ *
+ *     struct jtext_reader r;
+ *     struct jtext_token t;
+ *     jtext_reader_init(&r, text, len);
+ *     while (jtext_next(&r, &t) > JTEXT_END) { ... }   // JTEXT_END: done; JTEXT_ERROR: invalid
+ *     jtext_reader_close(&r);
+ *
+ * The top-level value is an array or an object. After JTEXT_OBJECT come KEY-value pairs, after
+ * JTEXT_ARRAY values, each container ended by JTEXT_CLOSE; JTEXT_END follows the top-level
+ * CLOSE once only whitespace is left. An error is final: every later call returns it again. */
+enum jtext_tok {
+    JTEXT_ERROR = -1,
+    JTEXT_END = 0,
+    JTEXT_OBJECT,
+    JTEXT_ARRAY,
+    JTEXT_CLOSE,
+    JTEXT_KEY,
+    JTEXT_STRING,
+    JTEXT_INTEGER,
+    JTEXT_REAL,
+    JTEXT_TRUE,
+    JTEXT_FALSE,
+    JTEXT_NULL,
+};
+
+struct jtext_token {
+    enum jtext_tok type;
+    /* KEY, STRING: the decoded text (valid UTF-8, no NUL), valid until the next token of the
+     * same kind (a KEY's text survives its value's tokens). escaped: the text had escapes, so
+     * str points into the reader's scratch; otherwise it points into the input. */
+    const char *str;
+    size_t len;
+    int escaped;
+    json_int_t i; /* INTEGER */
+    double d;     /* REAL */
+    size_t start, end; /* the token's bytes in the input: [start, end) */
+};
+
+/* A decoded string's buffer: inl (inside the reader) or malloc'd. */
+struct jtext_scratch {
+    char *p, *inl;
+    size_t cap;
+};
+
+/* The parser's state, on the caller's stack (about 600 bytes). Its fields are jtext's own. */
+struct jtext_reader {
+    const unsigned char *start, *s, *end;
+    json_error_t *err;
+    struct jtext_scratch key, val;
+    json_t **stack, **stack_inl; /* jtext_load's open containers */
+    size_t depth;
+    int escaped, state;
+    char key_inl[128], val_inl[128];
+    unsigned char arrays[JTEXT_MAX_DEPTH / 8]; /* the token reader's open containers: 1 = array */
+};
+
+/* Start reading text[0..len) (borrowed, need not be NUL-terminated; it must outlive r). */
+void jtext_reader_init(struct jtext_reader *r, const char *text, size_t len);
+/* Decode escaped strings into the caller's buffers (borrowed; they must outlive r) instead of
+ * r's own 128-byte ones. The reader mallocs only for a string longer than the buffer, so
+ * buffers of len bytes each, for a text of len bytes, mean it never allocates. Call it right
+ * after jtext_reader_init. */
+void jtext_reader_scratch(struct jtext_reader *r, char *key, size_t key_cap, char *val,
+                          size_t val_cap);
+/* The next token into *t; returns its type (JTEXT_END at the end, JTEXT_ERROR on invalid text or
+ * out of memory). */
+enum jtext_tok jtext_next(struct jtext_reader *r, struct jtext_token *t);
+/* Free what r allocated (long escaped strings). r may be closed at any point. */
+void jtext_reader_close(struct jtext_reader *r);
+
 #endif

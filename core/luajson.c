@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "jtext.h"
+#include "luajson_int.h"
 
 /* Addresses used as identities: the null sentinel and the registry key of the array marker. */
 static const char null_sentinel;
@@ -305,7 +307,7 @@ static void path_push_index(struct enc *e, lua_Integer i)
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. NUL bytes
  * are refused too: C consumers of the text must not see a truncated string. Returns 0 if valid,
  * else -1 (invalid UTF-8) or -2 (NUL). */
-static int check_text(const char *str, size_t n)
+int luajson_check_text(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
@@ -315,6 +317,14 @@ static int check_text(const char *str, size_t n)
         size_t need;
         unsigned long cp, min;
 
+        if (n - i >= 8) { /* 8 ASCII bytes without NUL at a time: no high bit, no zero byte */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!((w | ((w - 0x0101010101010101u) & ~w)) & 0x8080808080808080u)) {
+                i += 8;
+                continue;
+            }
+        }
         if (c < 0x80) {
             if (c == 0)
                 return -2;
@@ -346,7 +356,7 @@ static int check_text(const char *str, size_t n)
 
 static int check_string(struct enc *e, const char *s, size_t n, const char *what)
 {
-    int rc = check_text(s, n);
+    int rc = luajson_check_text(s, n);
 
     if (rc == -1)
         enc_err(e, "%s is not valid UTF-8", what);
@@ -357,16 +367,7 @@ static int check_string(struct enc *e, const char *s, size_t n, const char *what
 
 static int to_json(struct enc *e, int idx, unsigned level, json_t **out);
 
-/* Shape of a table's keys, from one raw traversal. */
-struct shape {
-    size_t nstr;        /* string keys */
-    size_t nint;        /* integer keys >= 1 */
-    size_t nother;      /* anything else */
-    lua_Integer maxint; /* largest integer key */
-    int other_type;     /* Lua type of the first "other" key */
-};
-
-static void table_shape(lua_State *L, int idx, struct shape *sh)
+void luajson_table_shape(lua_State *L, int idx, struct shape *sh)
 {
     memset(sh, 0, sizeof *sh);
     lua_pushnil(L);
@@ -388,7 +389,7 @@ static void table_shape(lua_State *L, int idx, struct shape *sh)
     }
 }
 
-static int has_array_mt(lua_State *L, int idx)
+int luajson_has_array_mt(lua_State *L, int idx)
 {
     int yes;
 
@@ -488,8 +489,8 @@ static int table_to_json(struct enc *e, int idx, unsigned level, json_t **out)
         enc_err(e, "out of memory (Lua stack)");
         return -ENOMEM;
     }
-    table_shape(e->L, idx, &sh);
-    marked = has_array_mt(e->L, idx);
+    luajson_table_shape(e->L, idx, &sh);
+    marked = luajson_has_array_mt(e->L, idx);
     if (sh.nother == 0 && sh.nstr == 0 && (lua_Integer)sh.nint == sh.maxint &&
         (marked || sh.nint > 0))
         return array_to_json(e, idx, sh.maxint, level + 1, out);
@@ -583,132 +584,6 @@ int luajson_from_lua(lua_State *L, int idx, unsigned max_depth, json_t **out, ch
         return -ENOMEM;
     }
     return to_json(&e, lua_absindex(L, idx), 0, out);
-}
-
-/* ---- Lua -> JSON text, without a json_t in between ------------------------------------- */
-
-struct tenc {
-    lua_State *L;
-    unsigned max_depth;
-    struct jtext_buf *b;
-    const char *mark; /* a top-level key whose value's byte range is recorded, or NULL */
-    size_t mark_len;
-    size_t *mark_start, *mark_end;
-};
-
-static int to_text(struct tenc *t, int idx, unsigned level);
-
-static int put(struct jtext_buf *b, const char *s, size_t n)
-{
-    return jtext_buf_append(b, s, n) ? -ENOMEM : 0;
-}
-
-/* The same shapes and the same member order (lua_next's) as table_to_json. */
-static int table_to_text(struct tenc *t, int idx, unsigned level)
-{
-    lua_State *L = t->L;
-    struct shape sh;
-    int rc = 0;
-
-    if (level >= t->max_depth)
-        return -E2BIG;
-    if (!lua_checkstack(L, 4))
-        return -ENOMEM;
-    table_shape(L, idx, &sh);
-    int marked = has_array_mt(L, idx);
-    if (sh.nother == 0 && sh.nstr == 0 && (lua_Integer)sh.nint == sh.maxint &&
-        (marked || sh.nint > 0)) {
-        rc = put(t->b, "[", 1);
-        for (lua_Integer i = 1; !rc && i <= sh.maxint; i++) {
-            if (i > 1)
-                rc = put(t->b, ",", 1);
-            lua_rawgeti(L, idx, i);
-            rc = rc ? rc : to_text(t, lua_gettop(L), level + 1);
-            lua_pop(L, 1);
-        }
-        return rc ? rc : put(t->b, "]", 1);
-    }
-    if (marked || sh.nother || sh.nint)
-        return -EINVAL;
-    int top = lua_gettop(L), first = 1;
-    rc = put(t->b, "{", 1);
-    lua_pushnil(L);
-    while (!rc && lua_next(L, idx)) {
-        size_t kl;
-        const char *k = lua_tolstring(L, -2, &kl); /* a string key: no conversion happens */
-        if (check_text(k, kl) < 0)
-            rc = -EINVAL;
-        if (!rc && !first)
-            rc = put(t->b, ",", 1);
-        rc = rc ? rc : jtext_string_append(t->b, k, kl);
-        rc = rc ? rc : put(t->b, ":", 1);
-        size_t start = t->b->len;
-        rc = rc ? rc : to_text(t, lua_gettop(L), level + 1);
-        if (!rc && level == 0 && t->mark && kl == t->mark_len && memcmp(k, t->mark, kl) == 0) {
-            *t->mark_start = start;
-            *t->mark_end = t->b->len;
-        }
-        first = 0;
-        lua_pop(L, 1);
-    }
-    lua_settop(L, top);
-    return rc ? rc : put(t->b, "}", 1);
-}
-
-static int to_text(struct tenc *t, int idx, unsigned level)
-{
-    lua_State *L = t->L;
-    switch (lua_type(L, idx)) {
-    case LUA_TTABLE:
-        return table_to_text(t, idx, level);
-    case LUA_TNIL:
-        return put(t->b, "null", 4);
-    case LUA_TBOOLEAN:
-        return lua_toboolean(L, idx) ? put(t->b, "true", 4) : put(t->b, "false", 5);
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            return jtext_integer_append(t->b, (long long)lua_tointeger(L, idx));
-        return jtext_real_append(t->b, (double)lua_tonumber(L, idx)); /* -EINVAL: NaN, inf */
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        if (check_text(s, n) < 0)
-            return -EINVAL;
-        return jtext_string_append(t->b, s, n);
-    }
-    case LUA_TLIGHTUSERDATA:
-        if (luajson_is_null(L, idx))
-            return put(t->b, "null", 4);
-        return -EINVAL;
-    default:
-        return -EINVAL;
-    }
-}
-
-int luajson_append_text(lua_State *L, int idx, unsigned max_depth, struct jtext_buf *b,
-                        const char *mark, size_t *mark_start, size_t *mark_end)
-{
-    struct tenc t = {L, max_depth, b, mark, mark ? strlen(mark) : 0, mark_start, mark_end};
-    size_t was = b->len;
-    int top = lua_gettop(L);
-
-    if (mark) {
-        if (!mark_start || !mark_end)
-            return -EINVAL;
-        *mark_start = *mark_end = 0;
-    }
-    if (!lua_checkstack(L, 2))
-        return -ENOMEM;
-    int rc = to_text(&t, lua_absindex(L, idx), 0);
-    lua_settop(L, top);
-    if (rc) {
-        b->len = was;
-        if (b->data)
-            b->data[was] = '\0';
-        if (mark)
-            *mark_start = *mark_end = 0;
-    }
-    return rc;
 }
 
 /* ---- text ----------------------------------------------------------------------------- */

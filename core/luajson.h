@@ -53,6 +53,13 @@ void luajson_push_array_mt(lua_State *L);
  * if the Lua stack cannot grow. Tables are created unprotected, so this MAY RAISE a Lua memory
  * error: call it only where Lua is on the C stack, or use luajson_push_protected. */
 int luajson_push(lua_State *L, const json_t *v, unsigned max_depth);
+/* Push the JSON text text[0..len) (borrowed; an array or an object at the top, as jtext_load
+ * accepts it) as luajson_push pushes jtext_load's value, without building it. Duplicate object
+ * keys are not looked for (the last one wins): pass text already checked, such as a sync
+ * request's data (syncenv). Returns 0 with one value pushed, or -EINVAL (not valid JSON),
+ * -E2BIG (deeper than max_depth) or -ENOMEM (Lua stack) with the stack as it was. MAY RAISE a
+ * Lua memory error (nothing leaks then): as luajson_push, call it where Lua is on the C stack. */
+int luajson_push_text(lua_State *L, const char *text, size_t len, unsigned max_depth);
 /* As luajson_push, but never raises: runs it under lua_pcall and returns -ENOMEM for a Lua memory
  * error, -EIO for any other Lua error. On failure nothing is left pushed. Usable from host C code
  * and from inside a lua_CFunction alike; L must not be a suspended (yielded) coroutine. */

@@ -33,13 +33,6 @@
 #define STALL_NS 50000000ull /* … and is stopped after 50 ms where it cannot yield */
 #define MAX_LUA_DEPTH 4000   /* call-stack depth of a handler */
 
-static uint64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 struct rt_req *rt_current(lua_State *L)
 {
     struct sandbox *sb = sandbox_of(L);
@@ -174,6 +167,19 @@ static void set_json(lua_State *L, const char *k, const json_t *v)
     lua_rawset(L, -3);
 }
 
+/* ctx.data: from its tree, or straight from its text. */
+static void set_data(lua_State *L, const struct rt_req *req)
+{
+    lua_pushliteral(L, "data");
+    if (req->data)
+        push_json(L, req->data);
+    else if (!req->data_text)
+        lua_pushnil(L);
+    else if (luajson_push_text(L, req->data_text, req->data_len, LUAJSON_MAX_DEPTH) != 0)
+        luaL_error(L, "value too deep for Lua");
+    lua_rawset(L, -3);
+}
+
 static int entry_k(lua_State *L, int status, lua_KContext k)
 {
     (void)status;
@@ -196,7 +202,7 @@ static int entry(lua_State *L)
         lua_rawget(L, -2);
         lua_replace(L, -2);
         lua_createtable(L, 0, 8);
-        set_json(L, "data", req->data);
+        set_data(L, req);
         set_str(L, "receiver", req->receiver);
         set_str(L, "route", req->route->key);
         rt_stream_push_ctx(L, req);
@@ -231,7 +237,7 @@ static int entry(lua_State *L)
                 lua_setfield(L, -2, "line");
             }
         } else {
-            set_json(L, "data", req->data);
+            set_data(L, req);
             set_json(L, "serverOutput", req->server_output);
             if (req->stage == ST_POST_FANOUT) {
                 lua_pushinteger(L, (lua_Integer)req->delivered);
@@ -352,12 +358,14 @@ void rt_call_resume(struct rt_req *req, int nargs)
         req->kill = KILL_TIMEOUT;
     rt->running = req;
     vm->running = req;
+    /* The budget counts the slices' elapsed monotonic time, as the hook does: a slice runs on
+     * the loop's thread without blocking, so it is the handler's CPU time (plus any preemption
+     * by other processes), read from the vDSO instead of a CLOCK_THREAD_CPUTIME_ID syscall. */
     req->slice_start_ns = rt_mono_ns();
-    req->cpu_start_ns = cpu_ns();
     lua_sethook(req->co, hook, LUA_MASKCOUNT, req->kill ? 1 : HOOK_COUNT);
     int nres = 0;
     int st = lua_resume(req->co, NULL, nargs, &nres);
-    req->cpu_used_ns += cpu_ns() - req->cpu_start_ns;
+    req->cpu_used_ns += rt_mono_ns() - req->slice_start_ns;
     rt->running = NULL;
     vm->running = NULL;
     if (st == LUA_YIELD) {

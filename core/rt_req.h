@@ -40,6 +40,10 @@ struct rt_req {
     enum kill kill;
     uint64_t sender;
     json_t *data, *ri, *user, *result, *server_output, *recipient;
+    /* or, when data is NULL: the data object's JSON text (checked; from syncenv), pushed into
+     * Lua straight from it */
+    char *data_text;
+    size_t data_len;
     /* The text path (no client file, no fanout hooks): a successful server result written
      * straight from Lua as JSON text, and where its serverOutput value lies in it (both 0:
      * there is none, and the whole result stands for it). result/server_output stay NULL. */
@@ -48,7 +52,7 @@ struct rt_req {
     int64_t ack_id;
     char *receiver, *cb;
     int ignore_self;
-    uint64_t cpu_used_ns, cpu_start_ns, slice_start_ns;
+    uint64_t cpu_used_ns, slice_start_ns;
     /* the outcome of the last Lua call */
     enum outcome out;
     json_t *out_value;

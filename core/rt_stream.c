@@ -432,6 +432,7 @@ static void flush_now(struct rt_throttle *t)
     struct rt_req *was = rt->running;
     rt->running = req;
     req->vm->running = req;
+    uint64_t slice_was = req->slice_start_ns; /* the request's own slice, if one is open */
     req->slice_start_ns = rt_mono_ns();
     lua_sethook(L, flush_limit, LUA_MASKCOUNT, 1000);
     lua_pushcfunction(L, flush_run);
@@ -443,6 +444,7 @@ static void flush_now(struct rt_throttle *t)
         lua_pop(L, 1);
     }
     lua_sethook(L, NULL, 0, 0);
+    req->slice_start_ns = slice_was;
     req->vm->running = NULL;
     rt->running = was;
     throttle_disarm(L, t);

@@ -24,6 +24,7 @@
 #include "schema.h"
 #include "session.h"
 #include "sio.h"
+#include "syncenv.h"
 #include "timer.h"
 
 #define RECEIVER_MAX 256
@@ -213,10 +214,23 @@ static void uuid_v4(struct runtime *rt, char out[37])
     *o = '\0';
 }
 
+/* A sync request's fields, from a json_t envelope or from syncenv: strings borrowed and not
+ * NUL-terminated (NULL: absent or not a string); data either a json_t or checked JSON text. */
+struct sync_in {
+    const char *name, *receiver, *cb;
+    size_t name_len, receiver_len, cb_len;
+    const json_t *data;    /* any JSON value, or NULL */
+    const char *data_text; /* or: a data object's JSON text */
+    size_t data_len;
+    int ignore_self;
+};
+
+static void sync_start(struct runtime *rt, struct rt_req *req, const struct sync_in *in,
+                       size_t raw_len);
+
 void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int64_t ack_id,
                   size_t raw_len)
 {
-    const struct config *cfg = rt->cfg;
     struct rt_req *req = rt_req_new(rt, conn, ack_id);
     if (!req)
         return;
@@ -239,24 +253,64 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     }
     req->ri = json_incref(json_object_get(payload, "responseIndex"));
     const json_t *name = json_object_get(payload, "name");
-    const json_t *data = json_object_get(payload, "data");
     const json_t *recv = json_object_get(payload, "receiver");
     const json_t *cb = json_object_get(payload, "cb");
-    req->ignore_self = json_is_true(json_object_get(payload, "ignoreSelf"));
-    if (json_is_string(cb) && json_string_length(cb) && json_string_length(cb) <= CB_MAX)
-        req->cb = strdup(json_string_value(cb));
+    struct sync_in in = {
+        .name = json_string_value(name),
+        .name_len = json_string_length(name),
+        .receiver = json_string_value(recv),
+        .receiver_len = json_string_length(recv),
+        .cb = json_string_value(cb),
+        .cb_len = json_string_length(cb),
+        .data = json_object_get(payload, "data"),
+        .ignore_self = json_is_true(json_object_get(payload, "ignoreSelf")),
+    };
+    sync_start(rt, req, &in, raw_len);
+}
+
+void runtime_sync_env(struct runtime *rt, uint64_t conn, const struct syncenv *env,
+                      int64_t ack_id, size_t raw_len)
+{
+    struct rt_req *req = rt_req_new(rt, conn, ack_id);
+    if (!req)
+        return;
+    req->ri = json_incref(env->ri);
+    struct sync_in in = {
+        .name = env->name,
+        .name_len = env->name_len,
+        .receiver = env->receiver,
+        .receiver_len = env->receiver_len,
+        .cb = env->cb,
+        .cb_len = env->cb_len,
+        .data_text = env->data,
+        .data_len = env->data_len,
+        .ignore_self = env->ignore_self,
+    };
+    sync_start(rt, req, &in, raw_len);
+}
+
+/* The checks before a request starts, in order; the first that fails is the answer. */
+static void sync_start(struct runtime *rt, struct rt_req *req, const struct sync_in *in,
+                       size_t raw_len)
+{
+    const struct config *cfg = rt->cfg;
+    uint64_t conn = req->sender;
+    const json_t *data = in->data;
+    json_t *data_tree = NULL; /* data_text parsed, for the input schema */
+    req->ignore_self = in->ignore_self;
+    if (in->cb && in->cb_len && in->cb_len <= CB_MAX)
+        req->cb = strndup(in->cb, in->cb_len);
     char key[ROUTES_KEY_MAX];
     const char *code = NULL;
     json_t *params = NULL;
-    if (!json_is_string(name) || !json_is_object(data)) {
+    if (!in->name || !(in->data_text || json_is_object(data))) {
         code = "sync.invalidRequest";
-    } else if (routes_parse_name(json_string_value(name), json_string_length(name), key,
-                                 sizeof key) < 0) {
+    } else if (routes_parse_name(in->name, in->name_len, key, sizeof key) < 0) {
         code = "sync.invalidName";
-        params = param("name", json_string(json_string_value(name)));
+        params = param("name", json_stringn(in->name, in->name_len));
     } else if (!(req->route = rt_gen_find(req->gen, key))) {
         code = "sync.notFound";
-        params = param("name", json_string(json_string_value(name)));
+        params = param("name", json_stringn(in->name, in->name_len));
     }
     if (!code) {
         /* The cancel id (issue: streaming) goes first on the progress channel. */
@@ -274,8 +328,8 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
         }
     }
     if (!code) {
-        size_t rl = json_is_string(recv) ? json_string_length(recv) : 0;
-        const char *rs = json_is_string(recv) ? json_string_value(recv) : "";
+        size_t rl = in->receiver ? in->receiver_len : 0;
+        const char *rs = in->receiver ? in->receiver : "";
         while (rl && *rs == ' ') {
             rs++;
             rl--;
@@ -290,7 +344,9 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     if (!code) {
         /* The packet's size bounds the data's: cheap, and no second encoding. */
         size_t dl = raw_len;
-        if (!dl) {
+        if (!dl && in->data_text) {
+            dl = in->data_len;
+        } else if (!dl) {
             char *dump = jtext_dump(data, NULL);
             dl = dump ? strlen(dump) : 0;
             free(dump);
@@ -298,6 +354,7 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
         if (dl > cfg->sync_max_payload)
             code = "sync.payloadTooLarge";
     }
+
     const struct session *s = rt->host.session(rt->host.ud, conn);
     if (!code && req->route->login && !s)
         code = "auth.required";
@@ -335,6 +392,12 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     if (!code && !req->route->allow_non_member &&
         !rt->host.is_member(rt->host.ud, conn, req->receiver, strlen(req->receiver)))
         code = "sync.notRoomMember";
+    if (!code && req->route->input && in->data_text) {
+        /* The schema validates a tree: build it from the text (checked already) */
+        if (!(data_tree = jtext_load(in->data_text, in->data_len, NULL)))
+            code = "server.unavailable";
+        data = data_tree;
+    }
     if (!code && req->route->input) {
         char field[256];
         const char *reason = "type";
@@ -346,13 +409,21 @@ void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int6
     }
     if (!code && rt_attach_vm(req) != 0)
         code = "server.unavailable";
+    if (!code && !data && !(req->data_text = malloc(in->data_len ? in->data_len : 1)))
+        code = "server.unavailable";
     if (code) {
+        json_decref(data_tree);
         rt_answer_error(req, code, params);
         rt_req_free(req);
         rt_rearm(rt);
         return;
     }
-    req->data = json_incref((json_t *)data); /* shared, never modified */
+    if (data) { /* shared, never modified */
+        req->data = data_tree ? data_tree : json_incref((json_t *)data);
+    } else {
+        memcpy(req->data_text, in->data_text, in->data_len);
+        req->data_len = in->data_len;
+    }
     req->user = user_json(s);
     rt_step(req);
     rt_rearm(rt);

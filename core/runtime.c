@@ -171,6 +171,7 @@ void rt_req_free(struct rt_req *req)
     if (req->vm)
         rt_gen_vm_left(req->gen, req->vm); /* may free a retired VM: last use of req->vm */
     json_decref(req->data);
+    free(req->data_text);
     json_decref(req->ri);
     json_decref(req->user);
     json_decref(req->result);

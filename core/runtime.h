@@ -69,6 +69,12 @@ void runtime_free(struct runtime *rt);
  * with an error envelope. */
 void runtime_sync(struct runtime *rt, uint64_t conn, const json_t *payload, int64_t ack_id,
                   size_t raw_len);
+
+struct syncenv;
+/* The same for a `sync` event read by syncenv_read (its fields borrowed for the call; its data
+ * is JSON text already checked as jtext_load checks it). raw_len as above. */
+void runtime_sync_env(struct runtime *rt, uint64_t conn, const struct syncenv *env,
+                      int64_t ack_id, size_t raw_len);
 /* Run due timers and ready work. */
 void runtime_poll(struct runtime *rt);
 /* Milliseconds until runtime_poll has work (UINT64_MAX: nothing scheduled). */

@@ -1,5 +1,6 @@
 /* schema.c: the `input` schema language (docs/SCHEMA.md): compile a Lua declaration into a
- * plain C tree, validate jansson values against it, print it as a TypeScript type.
+ * plain C tree; validating jansson values against it is schema_validate.c and printing it as a
+ * TypeScript type is schema_ts.c, both of which see the tree through schema_int.h.
  *
  * Compiling reads the declaration with raw access only (lua_next, lua_rawget, lua_rawgeti) and
  * pushes no new string, so its only Lua allocations are stack and call-info growth. It runs
@@ -9,15 +10,13 @@
  * compiled in name order and the smallest unknown key is the one reported, so messages do not
  * depend on Lua's (seeded) hash order. */
 #include "schema.h"
+#include "schema_int.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { T_STRING = 1, T_NUMBER = 2, T_INTEGER = 4, T_BOOLEAN = 8, T_NULL = 16, T_OBJECT = 32 };
-enum { T_ARRAY = 64, T_ANY = 128 };
 
 static const struct {
     const char *name;
@@ -28,53 +27,20 @@ static const struct {
     {"object", T_OBJECT},   {"array", T_ARRAY},   {"table", T_OBJECT | T_ARRAY},
 };
 
-enum { EV_STR, EV_INT, EV_REAL };
-
-struct enumval {
-    int kind;
-    char *str; /* EV_STR: valid UTF-8, may hold NUL bytes */
-    size_t len;
-    long long i; /* EV_INT */
-    double d;    /* EV_REAL */
-};
-
-struct field {
-    char *name; /* no NUL bytes (checked), so usable with json_object_get */
-    size_t len;
-    struct node *spec;
-    int slot; /* compile time only: stack slot of the key */
-};
-
-struct node {
-    unsigned types; /* T_* bits; 0 for an enum */
-    unsigned char qmark, optional, open, has_fields, has_min, has_max;
-    double min, max;      /* code points, items, or value (see has_min/has_max) */
-    struct node *items;   /* array element spec; NULL = any value */
-    struct field *fields; /* sorted by name (bytewise) */
-    size_t nfields;
-    struct enumval *enums;
-    size_t nenums;
-    char *description;
-};
-
-struct schema {
-    struct node *root; /* always an object with declared fields, closed */
-};
-
 /* ---- helpers shared by compile and validate ---- */
 
-static int keycmp(const char *a, size_t alen, const char *b, size_t blen)
+int schema_keycmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     int c = memcmp(a, b, alen < blen ? alen : blen);
 
     return c ? c : alen < blen ? -1 : alen > blen;
 }
 
-static int fieldcmp(const void *a, const void *b)
+int schema_fieldcmp(const void *a, const void *b)
 {
     const struct field *fa = a, *fb = b;
 
-    return keycmp(fa->name, fa->len, fb->name, fb->len);
+    return schema_keycmp(fa->name, fa->len, fb->name, fb->len);
 }
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
@@ -105,15 +71,8 @@ static int utf8_valid(const unsigned char *s, size_t len)
     return 1;
 }
 
-/* Keys refused in data wherever the schema does not declare them (docs/SCHEMA.md). */
-static int is_reserved(const char *key, size_t len)
-{
-    return !keycmp(key, len, "__proto__", 9) || !keycmp(key, len, "constructor", 11) ||
-           !keycmp(key, len, "prototype", 9);
-}
-
 /* An ASCII identifier, printed unquoted as a TypeScript property name. */
-static int is_identifier(const char *s)
+int schema_is_identifier(const char *s)
 {
     static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$0123456789";
 
@@ -229,7 +188,8 @@ static int parse_type(struct cctx *c, const char *sub, const char *s, size_t len
         while (end < len && s[end] != '|')
             end++;
         for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
-            if (!keycmp(s + start, end - start, type_names[i].name, strlen(type_names[i].name)))
+            if (!schema_keycmp(s + start, end - start, type_names[i].name,
+                               strlen(type_names[i].name)))
                 bits = type_names[i].bits;
         if (!bits)
             return fail(c, sub, "unknown type '%.*s'", (int)(end - start > 64 ? 64 : end - start),
@@ -280,7 +240,7 @@ static int compile_fields(struct cctx *c, int t, struct node *n, int depth)
         memcpy(f->name, name, f->len + 1);
         f->slot = base + 1 + (int)i;
     }
-    qsort(n->fields, count, sizeof *n->fields, fieldcmp);
+    qsort(n->fields, count, sizeof *n->fields, schema_fieldcmp);
     for (size_t i = 0; i < count; i++) {
         struct field *f = &n->fields[i];
         int bad = !f->len || f->len > SCHEMA_MAX_NAME ||
@@ -296,7 +256,7 @@ static int compile_fields(struct cctx *c, int t, struct node *n, int depth)
                         SCHEMA_MAX_NAME);
         if (!(f->spec = calloc(1, sizeof *f->spec)))
             return oom(c);
-        old = cpath_push(c, is_identifier(f->name) ? ".%.64s" : "[\"%.64s\"]", f->name);
+        old = cpath_push(c, schema_is_identifier(f->name) ? ".%.64s" : "[\"%.64s\"]", f->name);
         lua_pushvalue(L, f->slot);
         lua_rawget(L, t);
         if (compile_spec(c, lua_gettop(L), f->spec, depth, 1))
@@ -311,7 +271,7 @@ static int compile_fields(struct cctx *c, int t, struct node *n, int depth)
 static int enum_equal(const struct enumval *a, const struct enumval *b)
 {
     if (a->kind == EV_STR || b->kind == EV_STR)
-        return a->kind == b->kind && !keycmp(a->str, a->len, b->str, b->len);
+        return a->kind == b->kind && !schema_keycmp(a->str, a->len, b->str, b->len);
     if (a->kind == EV_INT && b->kind == EV_INT)
         return a->i == b->i;
     return (a->kind == EV_INT ? (double)a->i : a->d) == (b->kind == EV_INT ? (double)b->i : b->d);
@@ -417,13 +377,13 @@ static int compile_table(struct cctx *c, int v, struct node *n, int depth)
 
         s = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
         for (int i = 0; s && i < K_COUNT && k < 0; i++)
-            if (!keycmp(s, len, spec_keys[i] + 1, strlen(spec_keys[i] + 1)))
+            if (!schema_keycmp(s, len, spec_keys[i] + 1, strlen(spec_keys[i] + 1)))
                 k = i;
         if (k >= 0)
             lua_copy(L, -1, SLOT(k));
         else if (!s)
             nonstring = 1;
-        else if (!unknown || keycmp(s, len, unknown, ulen) < 0)
+        else if (!unknown || schema_keycmp(s, len, unknown, ulen) < 0)
             unknown = s, ulen = len;
         lua_pop(L, 1);
     }
@@ -603,401 +563,4 @@ struct schema *schema_compile(lua_State *L, int idx, char *err, size_t errlen)
         return NULL;
     }
     return s;
-}
-
-/* ---- validate ---- */
-
-struct vctx {
-    char *buf; /* the caller's field buffer: the path of the value being checked */
-    size_t cap, len;
-    const char *reason;
-};
-
-/* Append ".key" ("key" at the top) or, key NULL, "[index]"; returns the length to go back to. */
-static size_t vpath_push(struct vctx *v, const char *key, size_t keylen, size_t index)
-{
-    size_t old = v->len;
-    int n;
-
-    if (!v->cap)
-        return old;
-    if (key)
-        n = snprintf(v->buf + old, v->cap - old, "%s%.*s", old ? "." : "",
-                     (int)(keylen < v->cap ? keylen : v->cap), key);
-    else
-        n = snprintf(v->buf + old, v->cap - old, "[%zu]", index);
-    v->len = n < 0 ? old : old + (size_t)n < v->cap ? old + (size_t)n : v->cap - 1;
-    return old;
-}
-
-static void vpath_pop(struct vctx *v, size_t old)
-{
-    v->len = old;
-    if (v->cap)
-        v->buf[old] = '\0';
-}
-
-static int vfail(struct vctx *v, const char *reason)
-{
-    v->reason = reason;
-    return -1;
-}
-
-/* Compare a JSON integer with a double exactly: <0, 0, >0. */
-static int cmp_int_dbl(json_int_t i, double d)
-{
-    double f = floor(d);
-
-    if (d >= 9223372036854775808.0)
-        return -1;
-    if (d < -9223372036854775808.0)
-        return 1;
-    if (i != (json_int_t)f)
-        return i < (json_int_t)f ? -1 : 1;
-    return f < d ? -1 : 0;
-}
-
-/* Compare a JSON number with a double exactly. */
-static int num_cmp(const json_t *j, double d)
-{
-    double x = json_real_value(j);
-
-    return json_is_integer(j) ? cmp_int_dbl(json_integer_value(j), d) : (x > d) - (x < d);
-}
-
-static int declared(const struct node *n, const char *key, size_t len)
-{
-    struct field k = {(char *)key, len, NULL, 0};
-
-    return n && n->nfields && bsearch(&k, n->fields, n->nfields, sizeof k, fieldcmp);
-}
-
-/* 1 if j, a value taken as is (any, or an object or array without a spec), passes: no
- * container deeper than SCHEMA_MAX_DATA_DEPTH and no reserved key. No path, no ordering. */
-static int free_ok(const json_t *j, int depth)
-{
-    const char *key;
-    size_t len;
-    json_t *val;
-
-    if (!json_is_object(j) && !json_is_array(j))
-        return 1;
-    if (depth > SCHEMA_MAX_DATA_DEPTH)
-        return 0;
-    for (size_t i = 0; i < json_array_size(j); i++)
-        if (!free_ok(json_array_get(j, i), depth + 1))
-            return 0;
-    json_object_keylen_foreach((json_t *)j, key, len, val)
-    {
-        if (is_reserved(key, len) || !free_ok(val, depth + 1))
-            return 0;
-    }
-    return 1;
-}
-
-static int check_free(struct vctx *v, const json_t *j, int depth);
-
-/* The undeclared keys of object j (n NULL: a free-form object): the smallest failing key is
- * reported. free_ok finds the failing keys, so only the reported one is descended into again. */
-static int check_extra(struct vctx *v, const struct node *n, const json_t *j, int depth)
-{
-    int open = n ? n->open : 1;
-    const char *best = NULL, *key;
-    size_t bestlen = 0, len;
-    json_t *val;
-
-    json_object_keylen_foreach((json_t *)j, key, len, val)
-    {
-        if (declared(n, key, len))
-            continue;
-        if ((!open || is_reserved(key, len) || !free_ok(val, depth + 1)) &&
-            (!best || keycmp(key, len, best, bestlen) < 0))
-            best = key, bestlen = len;
-    }
-    if (!best)
-        return 0;
-    vpath_push(v, best, bestlen, 0);
-    if (!open || is_reserved(best, bestlen))
-        return vfail(v, "unknownKey");
-    return check_free(v, json_object_getn(j, best, bestlen), depth + 1);
-}
-
-/* A value taken as is: free_ok, with the path and reason of the first failure. */
-static int check_free(struct vctx *v, const json_t *j, int depth)
-{
-    if (free_ok(j, depth))
-        return 0;
-    if (depth > SCHEMA_MAX_DATA_DEPTH)
-        return vfail(v, "tooDeep");
-    if (json_is_object(j))
-        return check_extra(v, NULL, j, depth);
-    for (size_t i = 0; i < json_array_size(j); i++) {
-        if (!free_ok(json_array_get(j, i), depth + 1)) {
-            vpath_push(v, NULL, 0, i);
-            return check_free(v, json_array_get(j, i), depth + 1);
-        }
-    }
-    return 0;
-}
-
-static int check_enum(struct vctx *v, const struct node *n, const json_t *j)
-{
-    int kind_seen = 0;
-
-    for (size_t i = 0; i < n->nenums; i++) {
-        const struct enumval *e = &n->enums[i];
-
-        if (e->kind == EV_STR && json_is_string(j)) {
-            kind_seen = 1;
-            if (!keycmp(json_string_value(j), json_string_length(j), e->str, e->len))
-                return 0;
-        } else if (e->kind != EV_STR && json_is_number(j)) {
-            kind_seen = 1;
-            if (e->kind == EV_REAL   ? !num_cmp(j, e->d)
-                : json_is_integer(j) ? json_integer_value(j) == e->i
-                                     : !cmp_int_dbl(e->i, json_real_value(j)))
-                return 0;
-        }
-    }
-    return vfail(v, kind_seen ? "enum" : "type");
-}
-
-static int check_len(struct vctx *v, const struct node *n, size_t len, const char *lo,
-                     const char *hi)
-{
-    if (n->has_min && (double)len < n->min)
-        return vfail(v, lo);
-    if (n->has_max && (double)len > n->max)
-        return vfail(v, hi);
-    return 0;
-}
-
-/* depth: the nesting level of j if it is a container (the top-level object is level 1). */
-static int check_value(struct vctx *v, const struct node *n, const json_t *j, int depth)
-{
-    unsigned t = n->types;
-    size_t count = 0, old;
-
-    if (n->nenums)
-        return check_enum(v, n, j);
-    if (t & T_ANY)
-        return check_free(v, j, depth);
-    switch (json_typeof(j)) {
-    case JSON_NULL:
-        return t & T_NULL ? 0 : vfail(v, "type");
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return t & T_BOOLEAN ? 0 : vfail(v, "type");
-    case JSON_STRING:
-        if (!(t & T_STRING))
-            return vfail(v, "type");
-        for (size_t i = 0; i < json_string_length(j); i++) /* code points: non-continuation bytes */
-            count += ((unsigned char)json_string_value(j)[i] & 0xC0) != 0x80;
-        return check_len(v, n, count, "tooShort", "tooLong");
-    case JSON_INTEGER:
-    case JSON_REAL:
-        if (!(t & (T_NUMBER | T_INTEGER)))
-            return vfail(v, "type");
-        if (!(t & T_NUMBER) && json_is_real(j) &&
-            (floor(json_real_value(j)) != json_real_value(j) ||
-             fabs(json_real_value(j)) > 9007199254740992.0))
-            return vfail(v, "notInteger");
-        if (n->has_min && num_cmp(j, n->min) < 0)
-            return vfail(v, "tooSmall");
-        if (n->has_max && num_cmp(j, n->max) > 0)
-            return vfail(v, "tooLarge");
-        return 0;
-    case JSON_OBJECT:
-        if (!(t & T_OBJECT))
-            return vfail(v, "type");
-        if (depth > SCHEMA_MAX_DATA_DEPTH)
-            return vfail(v, "tooDeep");
-        for (size_t i = 0; i < n->nfields; i++) {
-            const struct field *f = &n->fields[i];
-            const json_t *fv = json_object_get(j, f->name);
-
-            if (!fv && f->spec->optional)
-                continue;
-            old = vpath_push(v, f->name, f->len, 0);
-            if (!fv)
-                return vfail(v, "required");
-            if (check_value(v, f->spec, fv, depth + 1))
-                return -1;
-            vpath_pop(v, old);
-        }
-        return check_extra(v, n, j, depth);
-    case JSON_ARRAY:
-        if (!(t & T_ARRAY))
-            return vfail(v, "type");
-        if (depth > SCHEMA_MAX_DATA_DEPTH)
-            return vfail(v, "tooDeep");
-        if (check_len(v, n, json_array_size(j), "tooFew", "tooMany"))
-            return -1;
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            const json_t *e = json_array_get(j, i);
-
-            old = vpath_push(v, NULL, 0, i);
-            if (n->items ? check_value(v, n->items, e, depth + 1) : check_free(v, e, depth + 1))
-                return -1;
-            vpath_pop(v, old);
-        }
-        return 0;
-    }
-    return vfail(v, "type");
-}
-
-int schema_validate(const struct schema *s, const json_t *data, char *field, size_t fieldlen,
-                    const char **reason)
-{
-    struct vctx v = {field, field ? fieldlen : 0, 0, NULL};
-    int r;
-
-    if (v.cap)
-        field[0] = '\0';
-    if (!data || !json_is_object(data))
-        r = vfail(&v, "type");
-    else
-        r = check_value(&v, s->root, data, 1);
-    if (reason)
-        *reason = r ? v.reason : NULL;
-    return r;
-}
-
-/* ---- TypeScript ---- */
-
-/* A double-quoted string literal; UTF-8 is kept, control characters and NUL escaped. */
-static void ts_quote(FILE *f, const char *s, size_t len)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-static void ts_enumval(FILE *f, const struct enumval *e)
-{
-    char tmp[40];
-    int prec = 15;
-
-    if (e->kind == EV_STR)
-        ts_quote(f, e->str, e->len);
-    else if (e->kind == EV_INT)
-        fprintf(f, "%lld", e->i);
-    else { /* the shortest text that reads back as the same double */
-        do
-            snprintf(tmp, sizeof tmp, "%.*g", prec, e->d);
-        while (strtod(tmp, NULL) != e->d && ++prec <= 17);
-        fputs(tmp, f);
-    }
-}
-
-/* Members of the union printed for n (an array's element type needs parentheses if > 1). */
-static int ts_members(const struct node *n)
-{
-    unsigned t = n->types;
-
-    if (n->nenums || (t & T_ANY))
-        return n->nenums ? (int)n->nenums : 1;
-    return !!(t & T_STRING) + !!(t & (T_NUMBER | T_INTEGER)) + !!(t & T_BOOLEAN) +
-           !!(t & T_OBJECT) + !!(t & T_ARRAY) + !!(t & T_NULL);
-}
-
-static void ts_type(FILE *f, const struct node *n);
-
-static void ts_object(FILE *f, const struct node *n)
-{
-    if (!n->nfields && !n->open) {
-        fputs("Record<string, never>", f);
-        return;
-    }
-    fputs("{ ", f);
-    for (size_t i = 0; i < n->nfields; i++) {
-        const struct field *fd = &n->fields[i];
-        const char *d = fd->spec->description;
-
-        fputs(i ? "; " : "", f);
-        if (d) { /* on one line, and "*\/" cannot end the comment early */
-            fputs("/** ", f);
-            for (; *d; d++) {
-                if (d[0] == '*' && d[1] == '/')
-                    fputs("*\\", f);
-                else
-                    fputc(strchr("\n\r\t", *d) ? ' ' : *d, f);
-            }
-            fputs(" */ ", f);
-        }
-        if (is_identifier(fd->name))
-            fputs(fd->name, f);
-        else
-            ts_quote(f, fd->name, fd->len);
-        fputs(fd->spec->optional ? "?: " : ": ", f);
-        ts_type(f, fd->spec);
-    }
-    if (n->open)
-        fputs(n->nfields ? "; [key: string]: unknown" : "[key: string]: unknown", f);
-    fputs(" }", f);
-}
-
-static void ts_type(FILE *f, const struct node *n)
-{
-    const char *sep = "";
-
-    if (n->nenums) {
-        for (size_t i = 0; i < n->nenums; i++) {
-            fputs(i ? " | " : "", f);
-            ts_enumval(f, &n->enums[i]);
-        }
-        return;
-    }
-    if (n->types & T_ANY) {
-        fputs("unknown", f);
-        return;
-    }
-    if (n->types & T_STRING)
-        fputs("string", f), sep = " | ";
-    if (n->types & (T_NUMBER | T_INTEGER))
-        fprintf(f, "%snumber", sep), sep = " | ";
-    if (n->types & T_BOOLEAN)
-        fprintf(f, "%sboolean", sep), sep = " | ";
-    if (n->types & T_OBJECT)
-        fputs(sep, f), ts_object(f, n), sep = " | ";
-    if (n->types & T_ARRAY) {
-        int paren = n->items && ts_members(n->items) > 1;
-
-        fprintf(f, "%s%s", sep, paren ? "(" : "");
-        if (n->items)
-            ts_type(f, n->items);
-        else
-            fputs("unknown", f);
-        fputs(paren ? ")[]" : "[]", f);
-        sep = " | ";
-    }
-    if (n->types & T_NULL)
-        fprintf(f, "%snull", sep);
-}
-
-char *schema_to_typescript(const struct schema *s)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    int bad;
-
-    if (!f)
-        return NULL;
-    ts_object(f, s->root);
-    bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        free(text);
-        return NULL;
-    }
-    return text;
 }

@@ -1,7 +1,8 @@
 /* test_jtext.c: jtext against jansson 2.14 itself. Reader: a table of texts, each with the
  * verdict jansson gives (json_loadb with JSON_REJECT_DUPLICATES), checked against both; where
  * both accept, the values must be the same (types, integer values, real bit patterns, string
- * bytes, key order). Every input is an exact-size heap copy without a NUL terminator, so
+ * bytes, key order). The token reader (jtext_next), rebuilt into a value, must agree with
+ * jtext_load on every one of them. Every input is an exact-size heap copy without a NUL terminator, so
  * AddressSanitizer catches any read past len, and every prefix of every case is compared too.
  * Writer: hand-picked and pseudo-random values, jtext_dump against json_dumps(JSON_COMPACT)
  * byte for byte, NULL results included. */
@@ -35,8 +36,15 @@ static int agree_load(const char *text, size_t len, const char *what)
     json_error_t je, te;
     json_t *a = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
     json_t *b = jtext_load(in, len, &te);
+    json_t *c = reader_load(in, len);
     int ok = (!a && !b) || (a && b && json_equal(a, b) && json_same(a, b));
     CHECK(ok);
+    int ok_reader = (!b && !c) || (b && c && json_same(b, c));
+    CHECK(ok_reader);
+    if (!ok_reader)
+        fprintf(stderr, "  %s: \"%.*s\": the token reader %s, jtext_load %s\n", what, (int)len,
+                text, c ? "accepts" : "refuses", b ? "accepts" : "refuses");
+    json_decref(c);
     if (!ok)
         fprintf(stderr, "  %s: \"%.*s\" (%zu bytes): jansson %s, jtext %s\n", what, (int)len, text,
                 len, a ? "accepts" : je.text, b ? "accepts" : te.text);
@@ -178,6 +186,7 @@ static void test_load_depth(void)
     json_error_t e;
     CHECK(jtext_load(deep, big, &e) == NULL);
     CHECK_EQ_INT(json_error_code(&e), json_error_stack_overflow);
+    CHECK(reader_load(deep, big) == NULL);
     free(deep);
     free(t);
 }

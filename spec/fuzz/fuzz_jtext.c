@@ -1,9 +1,11 @@
 /* fuzz_jtext.c: differential libFuzzer target, jtext against jansson 2.14. For any input,
  * jtext_load and json_loadb(…, JSON_REJECT_DUPLICATES) must both refuse it or both accept it;
  * when they accept, the values must be json_equal with the same integer/real kinds and the same
- * key order, and jtext_dump must equal json_dumps(…, JSON_COMPACT) byte for byte. Any
- * disagreement aborts. The input is an exact-size heap copy so reads past len are reported.
- * Build: clang -fsanitize=fuzzer,address -Icore core/jtext.c spec/fuzz/fuzz_jtext.c -ljansson */
+ * key order, and jtext_dump must equal json_dumps(…, JSON_COMPACT) byte for byte. The token
+ * reader (jtext_next), rebuilt into a value, must agree with jtext_load. Any disagreement
+ * aborts. The input is an exact-size heap copy so reads past len are reported.
+ * Build: clang -fsanitize=fuzzer,address -Icore core/jtext.c core/jtext_load.c
+ *        spec/fuzz/fuzz_jtext.c -ljansson */
 #include "jtext.h"
 
 #include <stdint.h>
@@ -24,8 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t je, te;
     json_t *a = json_loadb(in, size, JSON_REJECT_DUPLICATES, &je);
     json_t *b = jtext_load(in, size, &te);
-    if (!a != !b)
+    json_t *c = reader_load(in, size);
+    if (!a != !b || !b != !c || (b && !json_same(b, c)))
         abort();
+    json_decref(c);
     if (a) {
         if (!json_equal(a, b) || !json_same(a, b))
             abort();
