@@ -197,44 +197,22 @@ int luajson_append_text(lua_State *L, int idx, unsigned max_depth, struct jtext_
 
 /* ---- JSON text -> Lua ------------------------------------------------------------------- */
 
-/* Members or elements are gathered on the Lua stack in batches, so a container's table is
- * created at its final size when it has up to PUSH_BATCH of them (the common case), as
- * luajson_push creates it, instead of growing through rehashes. */
-#define PUSH_BATCH 16
+/* Tables start at room for PUSH_HINT members, as a table constructor of a few fields would, and
+ * grow like any Lua table past that. The hint changes no value, only Lua's internal layout. */
+#define PUSH_HINT 4
 
 static int push_tok(lua_State *L, struct jtext_reader *r, struct jtext_token *t, unsigned level,
                     unsigned max_depth);
-
-/* Move the n gathered members (key-value pairs, or elements after element number done) from the
- * stack into the table at tbl, creating it first when it does not exist yet (tbl > top). */
-static void flush_batch(lua_State *L, int tbl, int arr, int n, lua_Integer done, int make)
-{
-    if (make) {
-        lua_createtable(L, arr ? n : 0, arr ? 0 : n);
-        lua_insert(L, tbl);
-    }
-    if (arr) {
-        for (int j = n; j >= 1; j--) /* pops the top: the last element first */
-            lua_rawseti(L, tbl, done + j);
-        return;
-    }
-    for (int j = 0; j < n; j++) { /* in text order, as luajson_push inserts */
-        lua_pushvalue(L, tbl + 1 + 2 * j);
-        lua_pushvalue(L, tbl + 2 + 2 * j);
-        lua_rawset(L, tbl);
-    }
-    lua_settop(L, tbl);
-}
 
 static int push_container(lua_State *L, struct jtext_reader *r, struct jtext_token *t, int arr,
                           unsigned level, unsigned max_depth)
 {
     if (level >= max_depth)
         return -E2BIG;
-    if (!lua_checkstack(L, 2 * PUSH_BATCH + 4))
+    if (!lua_checkstack(L, 4))
         return -ENOMEM;
-    int tbl = lua_gettop(L) + 1, made = 0, n = 0;
-    lua_Integer done = 0;
+    lua_createtable(L, arr ? PUSH_HINT : 0, arr ? 0 : PUSH_HINT);
+    lua_Integer n = 0;
     for (;;) {
         enum jtext_tok k = jtext_next(r, t);
         if (k == JTEXT_CLOSE)
@@ -243,20 +221,16 @@ static int push_container(lua_State *L, struct jtext_reader *r, struct jtext_tok
             if (k != JTEXT_KEY)
                 return -EINVAL;
             lua_pushlstring(L, t->str, t->len);
-            k = jtext_next(r, t);
+            jtext_next(r, t);
         }
         int rc = push_tok(L, r, t, level + 1, max_depth);
         if (rc)
             return rc;
-        if (++n == PUSH_BATCH) {
-            flush_batch(L, tbl, arr, n, done, !made);
-            made = 1;
-            done += n;
-            n = 0;
-        }
+        if (arr)
+            lua_rawseti(L, -2, ++n);
+        else
+            lua_rawset(L, -3);
     }
-    if (n || !made)
-        flush_batch(L, tbl, arr, n, done, !made);
     if (arr) {
         luajson_push_array_mt(L);
         lua_setmetatable(L, -2);

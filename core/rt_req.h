@@ -84,7 +84,7 @@ struct runtime {
     struct rt_req *running;
     struct ratelimit *rl;
     /* randomness for cancel ids, drawn from libsodium a block at a time */
-    unsigned char rnd[512];
+    unsigned char rnd[4096]; /* 256 ids per getrandom() */
     unsigned rnd_pos; /* sizeof rnd: empty */
 };
 

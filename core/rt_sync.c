@@ -189,7 +189,7 @@ static int has_roles(const struct session *s, const struct rt_route *r)
 /* ---- entry ---- */
 
 /* A random RFC 4122 version 4 UUID in out (37 bytes), without printf on the request path. */
-/* A random (version 4) UUID. The bytes come from libsodium's CSPRNG, one block per 32 ids
+/* A random (version 4) UUID. The bytes come from libsodium's CSPRNG, one block per 256 ids
  * instead of one getrandom() call per request. */
 static void uuid_v4(struct runtime *rt, char out[37])
 {

@@ -23,6 +23,7 @@
 
 #include "hostfn.h"
 #include "log.h"
+#include "sbpool.h"
 
 struct sandbox {
     lua_State *L;
@@ -30,6 +31,7 @@ struct sandbox {
     size_t cap;  /* refuse growth past this unless suspended */
     int cap_off; /* sandbox_cap_suspend */
     struct sandbox_host host;
+    struct sbpool *pool; /* small freed blocks, handed out again */
     char *lua_dir; /* may be NULL */
     char *handlers_dir;
     void *user;
@@ -53,7 +55,8 @@ static void set_err(char *err, size_t errlen, const char *msg)
 /* ---- allocator --------------------------------------------------------------------------- */
 
 /* lua_Alloc: counts bytes in use; refuses growth past the cap (Lua then collects and retries
- * once, so oom may be told twice per failed allocation). Shrinking and freeing never fail. */
+ * once, so oom may be told twice per failed allocation). Shrinking and freeing never fail.
+ * Small blocks come from and go back to the state's sbpool. */
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct sandbox *sb = ud;
@@ -61,7 +64,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     void *p;
 
     if (nsize == 0) {
-        free(ptr);
+        sbpool_release(sb->pool, ptr, old);
         sb->used -= old;
         return NULL;
     }
@@ -70,7 +73,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             sb->host.oom(sb->host.ud);
         return NULL;
     }
-    p = realloc(ptr, nsize);
+    p = ptr ? sbpool_resize(sb->pool, ptr, old, nsize) : sbpool_alloc(sb->pool, nsize);
     if (!p) {
         if (nsize <= old)
             return ptr; /* a failed shrink: the old block still fits */
@@ -614,6 +617,11 @@ struct sandbox *sandbox_new(size_t mem_cap, const char *lua_dir, const char *han
         set_err(err, errlen, "sandbox: out of memory");
         goto fail;
     }
+    sb->pool = sbpool_new();
+    if (!sb->pool) {
+        set_err(err, errlen, "sandbox: out of memory");
+        goto fail;
+    }
     sb->L = lua_newstate(sb_alloc, sb);
     if (!sb->L) {
         set_err(err, errlen, "sandbox: not enough memory for a Lua state (cap too low?)");
@@ -645,6 +653,7 @@ void sandbox_free(struct sandbox *sb)
         return;
     if (sb->L)
         lua_close(sb->L); /* the allocator still needs sb */
+    sbpool_free(sb->pool);
     free(sb->lua_dir);
     free(sb->handlers_dir);
     free(sb);

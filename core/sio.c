@@ -241,6 +241,20 @@ static int add_len(size_t *total, size_t n)
 
 /* Append helper for the encoders: the lengths were computed beforehand, so it cannot run
  * past the buffer. */
+/* The decimal digits of a non-negative id (what "%" PRId64 prints), without printf. */
+static size_t format_id(char out[24], int64_t v)
+{
+    char tmp[24], *t = tmp + sizeof tmp;
+    uint64_t u = (uint64_t)v;
+    do {
+        *--t = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t n = (size_t)(tmp + sizeof tmp - t);
+    memcpy(out, t, n);
+    return n;
+}
+
 static char *put(char *o, const void *src, size_t n)
 {
     if (n)
@@ -260,7 +274,7 @@ struct buf *sio_event_encode(const char *name, size_t name_len, const char *json
     if (!json)
         json_len = 0;
     char id[24] = "";
-    size_t id_len = ack_id >= 0 ? (size_t)snprintf(id, sizeof id, "%" PRId64, ack_id) : 0;
+    size_t id_len = ack_id >= 0 ? format_id(id, ack_id) : 0;
     size_t qlen = sio_json_quote(NULL, 0, name, name_len);
 
     /* "42" id "[" qname ["," json] "]" */
@@ -274,7 +288,13 @@ struct buf *sio_event_encode(const char *name, size_t name_len, const char *json
     char *o = put(buf_data(b), "42", 2);
     o = put(o, id, id_len);
     *o++ = '[';
-    o += sio_json_quote(o, qlen, name, name_len);
+    if (qlen == name_len + 2) { /* nothing to escape: the measuring pass said so */
+        *o++ = '"';
+        o = put(o, name, name_len);
+        *o++ = '"';
+    } else {
+        o += sio_json_quote(o, qlen, name, name_len);
+    }
     if (json_len) {
         *o++ = ',';
         o = put(o, json, json_len);
@@ -293,7 +313,7 @@ struct buf *sio_ack_encode(int64_t ack_id, const char *json, size_t json_len)
     if (!json)
         json_len = 0;
     char id[24];
-    size_t id_len = (size_t)snprintf(id, sizeof id, "%" PRId64, ack_id);
+    size_t id_len = format_id(id, ack_id);
     size_t total = 2 + 2;
     if (add_len(&total, id_len) || add_len(&total, json_len))
         return NULL;

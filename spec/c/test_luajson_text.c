@@ -1,6 +1,6 @@
 /* test_luajson_text: luajson_push_text (JSON text straight into Lua) against luajson_push of
- * jtext_load's tree, in a real Lua state: hand-picked texts around every branch (batch
- * boundaries, escapes, long escaped strings, numbers, depth), pseudo-random values, failures,
+ * jtext_load's tree, in a real Lua state: hand-picked texts around every branch (tables past
+ * their size hint, escapes, long escaped strings, numbers, depth), pseudo-random values, failures,
  * and memory errors. Values are compared in Lua, strictly: types, integer vs float subtypes,
  * the null sentinel, the array marker metatable and every key. */
 #include "luajson.h"
@@ -115,7 +115,7 @@ static void test_hand(lua_State *L)
     lua_pop(L, 2);
 }
 
-/* Objects and arrays of 0..40 members cross the batch size (16) of the table building. */
+/* Objects and arrays of 0..40 members: within and past the tables' size hint (4). */
 static void test_batches(lua_State *L)
 {
     char t[4096];
