@@ -20,6 +20,8 @@ return {
   limits = {
     maxPayload = 1000000,        -- bytes; largest message / Engine.IO payload (1024..100000000)
     maxConnections = 10000,      -- concurrent connections (1..1000000)
+    wsReadBytes = 256,           -- WebSocket read size = per-connection rx buffer (128..65536);
+                                 -- 4096: fewer reads per request, ~3.7 KB more per connection
     maxRoomsPerSocket = 50,      -- rooms one connection may join (1..100000)
     maxRoomName = 256,           -- bytes in a room name (1..65536)
     handshakeTimeoutMs = 10000,  -- open -> Socket.IO CONNECT (100..600000)

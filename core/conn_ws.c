@@ -214,9 +214,9 @@ int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *ps
     return 0;
 }
 
-/* lws reads at most rx_buffer_size bytes (256, for the memory per connection) per readiness
- * event, so a client with 16 requests in its socket would get one of them served per loop
- * pass. A connection that received something in this pass is serviced again, as if readable,
+/* lws reads at most rx_buffer_size bytes (limits.wsReadBytes: 256 by default, for the memory
+ * per connection) per readiness event, so a client with 16 requests in its socket would get
+ * one of them served per loop pass. A connection that received something in this pass is serviced again, as if readable,
  * while each read still yields a message: the requests of a burst are all processed in one
  * pass and their answers leave in one write. Bounded per connection and pass; whatever is
  * left is read on the next pass, as lws would. */

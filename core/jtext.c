@@ -66,22 +66,15 @@ int jtext_buf_append(struct jtext_buf *b, const void *p, size_t n)
 
 /* ---- writer ---------------------------------------------------------------------------- */
 
-/* Write s[0..n) quoted and escaped as jansson's dump_string does without JSON_ENSURE_ASCII or
- * JSON_ESCAPE_SLASH: '"' and '\\' and the short escapes \b \f \n \r \t, other bytes below 0x20
- * (NUL included) as \u00XX in upper-case hex, everything else (0x7F, valid multi-byte UTF-8)
- * as is. Invalid UTF-8 gives -EINVAL with b->len where jansson stops writing: after the last
- * escape it wrote (it flushes plain runs only at escapes), which matters for object keys. */
-static int put_string(struct jtext_buf *b, const unsigned char *s, size_t n)
+/* put_string past its fast path: o is where s[i] goes, flushed the length to fall back to. */
+static int put_string_rest(struct jtext_buf *b, const unsigned char *s, size_t n, size_t i, char *o,
+                           size_t flushed)
 {
     static const char hex[] = "0123456789ABCDEF", esc_from[] = "\"\\\b\f\n\r\t",
                       esc_to[] = "\"\\bfnrt";
-    if (room(b, n + 2))
-        return -ENOMEM;
-    char *o = b->data + b->len;
-    *o++ = '"';
-    size_t flushed = (size_t)(o - b->data), i = 0;
     for (;;) {
-        for (; n - i >= 8 && jtext_plain8(s + i); i += 8, o += 8)
+        uint64_t m = 0;
+        for (; n - i >= 8 && !(m = jtext_special8(jtext_load8(s + i))); i += 8, o += 8)
             memcpy(o, s + i, 8);
         while (i < n && jtext_plain1(s[i]))
             *o++ = (char)s[i++];
@@ -104,10 +97,10 @@ static int put_string(struct jtext_buf *b, const unsigned char *s, size_t n)
         if (room(b, 6 + (n - i - 1) + 1))
             return -ENOMEM;
         o = b->data + b->len;
-        const char *m = memchr(esc_from, (int)c, 7);
+        const char *e = memchr(esc_from, (int)c, 7);
         *o++ = '\\';
-        if (m) {
-            *o++ = esc_to[m - esc_from];
+        if (e) {
+            *o++ = esc_to[e - esc_from];
         } else {
             memcpy(o, "u00", 3);
             o[3] = hex[c >> 4];
@@ -122,6 +115,43 @@ static int put_string(struct jtext_buf *b, const unsigned char *s, size_t n)
     return 0;
 }
 
+/* Write s[0..n) quoted and escaped as jansson's dump_string does without JSON_ENSURE_ASCII or
+ * JSON_ESCAPE_SLASH: '"' and '\\' and the short escapes \b \f \n \r \t, other bytes below 0x20
+ * (NUL included) as \u00XX in upper-case hex, everything else (0x7F, valid multi-byte UTF-8)
+ * as is. Invalid UTF-8 gives -EINVAL with b->len where jansson stops writing: after the last
+ * escape it wrote (it flushes plain runs only at escapes), which matters for object keys.
+ * The fast path is plain ASCII: whole words copied while they test plain, then the last
+ * (partial) word tested and copied again as the word ending at s[n-1], overlapping bytes
+ * already written with the same values; strings under 8 bytes go byte by byte. */
+static inline int put_string(struct jtext_buf *b, const unsigned char *s, size_t n)
+{
+    if (room(b, n + 2))
+        return -ENOMEM;
+    char *o = b->data + b->len;
+    size_t i = 0, flushed = b->len + 1;
+    *o++ = '"';
+    if (n >= 8) {
+        uint64_t m = 0;
+        for (; n - i > 8 && !(m = jtext_special8(jtext_load8(s + i))); i += 8, o += 8)
+            memcpy(o, s + i, 8);
+        if (!m && !jtext_special8(jtext_load8(s + n - 8))) {
+            memcpy(o + (n - i) - 8, s + n - 8, 8);
+            o[n - i] = '"';
+            b->len = (size_t)(o + (n - i) + 1 - b->data);
+            return 0;
+        }
+    } else {
+        while (i < n && jtext_plain1(s[i]))
+            *o++ = (char)s[i++];
+        if (i == n) {
+            *o++ = '"';
+            b->len = (size_t)(o - b->data);
+            return 0;
+        }
+    }
+    return put_string_rest(b, s, n, i, o, flushed);
+}
+
 int jtext_string_append(struct jtext_buf *b, const char *s, size_t n)
 {
     size_t was = b->len;
@@ -133,20 +163,46 @@ int jtext_string_append(struct jtext_buf *b, const char *s, size_t n)
     return rc;
 }
 
-/* Decimal digits of v (jansson: "%lld") at o, which has room for 20; returns the end. */
+/* "00" "01" ... "99": put_int writes two digits per division. */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930"
+    "31323334353637383940414243444546474849505152535455565758596061"
+    "62636465666768697071727374757677787980818283848586878889909192"
+    "93949596979899";
+
+/* The number of decimal digits of u (1 for 0): log10 from the bit length (1233/4096 is just
+ * above log10(2)), corrected by one comparison (Bit Twiddling Hacks, "IntegerLog10"). */
+static inline size_t ndigits(uint64_t u)
+{
+    /* clang-format off */
+    static const uint64_t pow10[20] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
+        10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
+        1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
+        10000000000000000000u};
+    /* clang-format on */
+    /* u | 1: clz(0) is undefined, and a power of ten from 10 on is even so no comparison moves */
+    size_t t = (size_t)(64 - __builtin_clzll(u | 1)) * 1233 >> 12;
+    return t + ((u | 1) >= pow10[t]);
+}
+
+/* Decimal digits of v (jansson: "%lld") at o, which has room for 20; returns the end. Written
+ * backwards from the end, which ndigits finds first, so no copy is needed. */
 static char *put_int(char *o, json_int_t v)
 {
-    char tmp[24], *t = tmp + sizeof tmp;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--t = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
     if (v < 0)
-        *--t = '-';
-    size_t n = (size_t)(tmp + sizeof tmp - t);
-    memcpy(o, t, n);
-    return o + n;
+        *o++ = '-';
+    char *e = o + ndigits(u), *q = e;
+    while (u >= 100) {
+        memcpy(q -= 2, digit_pairs + u % 100 * 2, 2);
+        u /= 100;
+    }
+    if (u >= 10)
+        memcpy(q - 2, digit_pairs + u * 2, 2);
+    else
+        q[-1] = (char)('0' + u);
+    return e;
 }
 
 /* jansson's jsonp_dtostr at precision 17: "%.17g", the locale's decimal point turned into '.',

@@ -13,17 +13,37 @@ static inline int jtext_plain1(unsigned c)
     return c - 0x20 < 0x60 && c != '"' && c != '\\';
 }
 
-/* 1 when none of the 8 bytes at s needs a closer look inside a JSON string: no '"', '\\',
- * byte below 0x20 or byte from 0x80 (the "has zero byte"/"has less than" word tricks, exact for
- * whether any byte matches). Strings are scanned and copied a word at a time with it. */
-static inline int jtext_plain8(const unsigned char *s)
+/* The 8 bytes at s as a word whose least significant byte is s[0] whatever the byte order, so
+ * that the lowest flagged byte of a mask below is the first one in memory. memcpy: s may be
+ * unaligned. */
+static inline uint64_t jtext_load8(const unsigned char *s)
 {
-    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t w, q, b;
+    uint64_t w;
     memcpy(&w, s, 8);
-    q = w ^ (ones * '"');
-    b = w ^ (ones * '\\');
-    return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high) == 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* Which bytes of w (from jtext_load8) need a closer look inside a JSON string, as the high bit
+ * of each: 0 when none do (no '"', '\\', byte below 0x20 or from 0x80), else jtext_first8 gives
+ * the index of the first that does. Only that lowest flag is exact: a later byte may be flagged
+ * by a borrow, but borrows run upwards only, from a byte that is flagged itself.
+ * The tricks: x = w ^ 0x02 maps exactly the bytes below 0x20 and '"' (0x22) below 0x21, so
+ * x - 0x21 sets their high bit; bs = w ^ '\\' is 0 only for '\\', so bs - 1 sets its high
+ * bit; a byte from 0x80 keeps its high bit through the xors and the subtractions may set it
+ * too, so OR-ing in w flags it without the usual "& ~x" masks. */
+static inline uint64_t jtext_special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, x = w ^ (ones * 0x02), bs = w ^ (ones * '\\');
+    return ((x - ones * 0x21) | (bs - ones) | w) & (ones * 0x80);
+}
+
+/* The index (0..7) of the lowest flagged byte of a non-zero mask from jtext_special8. */
+static inline size_t jtext_first8(uint64_t m)
+{
+    return (size_t)__builtin_ctzll(m) >> 3;
 }
 
 /* Length of the well-formed UTF-8 sequence at s (avail > 0 bytes, s[0] >= 0x80), or 0. Rejects

@@ -47,15 +47,23 @@ static void *fail_nomem(struct parser *p)
     return fail(p, p->s, json_error_out_of_memory, "out of memory");
 }
 
+/* The first byte from s on that is not JSON whitespace, or end. */
+static inline const unsigned char *ws_end(const unsigned char *s, const unsigned char *end)
+{
+    /* one test for the usual byte above ' ', then a bit set of the four */
+    const uint64_t ws = 1ull << ' ' | 1ull << '\n' | 1ull << '\r' | 1ull << '\t';
+    while (s < end && *s <= ' ' && (ws >> *s & 1))
+        s++;
+    return s;
+}
+
 /* The next byte that is not JSON whitespace (left unconsumed), or -1 at the end. */
 static inline int skip_ws(struct parser *p)
 {
     const unsigned char *s = p->s, *end = p->end;
     if (s < end && ' ' < *s)
         return *s; /* the common case: no whitespace at all */
-    while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-        s++;
-    p->s = s;
+    p->s = s = ws_end(s, end);
     return s < end ? *s : -1;
 }
 
@@ -130,17 +138,22 @@ static const char *unescape(struct parser *p, struct scratch *sc, const unsigned
     return sc->p;
 }
 
-/* A string whose opening quote p->s has passed: its text, borrowed from the input when it has
- * no escapes, else from sc; valid UTF-8 without NUL bytes either way. NULL with err set. */
-static const char *scan_string(struct parser *p, struct scratch *sc, size_t *out_len)
+/* scan_string past its fast path: the string at p->s from its first byte. */
+static const char *scan_string_rest(struct parser *p, struct scratch *sc, size_t *out_len)
 {
-    const unsigned char *s = p->s, *end = p->end, *beg = s;
+    const unsigned char *end = p->end, *beg = p->s, *s = beg;
     int escaped = 0;
     for (;;) {
-        while (end - s >= 8 && jtext_plain8(s))
+        /* A word at a time to the first byte that is not plain; the input's last bytes (never
+         * inside a valid string: a bracket must follow it) one at a time. */
+        uint64_t m = 0;
+        while (end - s >= 8 && !(m = jtext_special8(jtext_load8(s))))
             s += 8;
-        while (s < end && jtext_plain1(*s))
-            s++;
+        if (m)
+            s += jtext_first8(m);
+        else
+            while (s < end && jtext_plain1(*s))
+                s++;
         if (s >= end)
             return fail(p, s, json_error_premature_end_of_input, "premature end of input");
         if (*s == '"') {
@@ -164,6 +177,33 @@ static const char *scan_string(struct parser *p, struct scratch *sc, size_t *out
             s += k;
         }
     }
+}
+
+/* The closing quote of the plain string (printable ASCII, no escape) that starts at s, found a
+ * word at a time; NULL when the string is not plain or ends within the input's last 8 bytes. */
+static inline const unsigned char *plain_end(const unsigned char *s, const unsigned char *end)
+{
+    for (; end - s >= 8; s += 8) {
+        uint64_t m = jtext_special8(jtext_load8(s));
+        if (m) {
+            s += jtext_first8(m);
+            return *s == '"' ? s : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A string whose opening quote p->s has passed: its text, borrowed from the input when it has
+ * no escapes, else from sc; valid UTF-8 without NUL bytes either way. NULL with err set. */
+static inline const char *scan_string(struct parser *p, struct scratch *sc, size_t *out_len)
+{
+    const unsigned char *beg = p->s, *q = plain_end(beg, p->end);
+    if (!q)
+        return scan_string_rest(p, sc, out_len);
+    p->s = q + 1;
+    p->escaped = 0;
+    *out_len = (size_t)(q - beg);
+    return (const char *)beg;
 }
 
 /* Exact powers of ten for the fast path of real numbers. */
@@ -201,37 +241,33 @@ static int fail_num(struct parser *p, const unsigned char *at, enum json_error_c
     return -1;
 }
 
-/* A number at p->s (RFC 8259 section 6): an integer when it has neither fraction nor exponent,
- * refused outside int64 (jansson uses strtoll; "-0" is the integer 0), else a real. Returns 0
- * (integer in *iv) or 1 (real in *dv), or -1 with err set. */
-static int scan_num(struct parser *p, json_int_t *iv, double *dv)
+/* 1 when the 8 bytes at s are all ASCII digits, with their decimal value in *v. The test is
+ * exact: a byte from 0x30 has high nibble 3, and still has it after adding 6 only up to '9'
+ * (a carry out of a byte comes from one whose high nibble is F, which fails the first test).
+ * The value is built by SWAR: pairs of digits, then quads, then the eight, each step one
+ * multiply that adds 10^k times the more significant half (s[0] is the low byte of w). */
+static inline int digits8(const unsigned char *s, uint64_t *v)
 {
-    const unsigned char *s = p->s, *end = p->end, *beg = s;
-    int neg = 0, real = 0, exact = 1;
-    uint64_t mant = 0;
+    const uint64_t hi = 0xF0F0F0F0F0F0F0F0u, threes = 0x3030303030303030u;
+    uint64_t w = jtext_load8(s);
+    if ((w & hi) != threes || ((w + 0x0606060606060606u) & hi) != threes)
+        return 0;
+    w = ((w & 0x0F0F0F0F0F0F0F0Fu) * (10 << 8 | 1)) >> 8;
+    w = ((w & 0x00FF00FF00FF00FFu) * (100 << 16 | 1)) >> 16;
+    *v = ((w & 0x0000FFFF0000FFFFu) * (10000ull << 32 | 1)) >> 32;
+    return 1;
+}
+
+/* scan_num's fraction and exponent, from s (at '.', 'e' or 'E'), given the integer part read
+ * so far: a real in *dv and 1, or -1 with err set. Out of line: integers are the common case. */
+static int scan_real(struct parser *p, const unsigned char *beg, const unsigned char *s,
+                     uint64_t mant, unsigned nd, int exact, int neg, double *dv)
+{
+    const unsigned char *end = p->end;
     long e10 = 0;
-    unsigned nd = 0; /* significant digits in mant */
-    if (*s == '-') {
-        neg = 1;
-        s++;
-    }
-    if (s >= end || *s < '0' || *s > '9')
-        return fail_num(p, beg, json_error_invalid_syntax, "invalid token");
-    if (*s == '0') {
-        if (++s < end && *s >= '0' && *s <= '9')
-            return fail_num(p, beg, json_error_invalid_syntax, "invalid token");
-    } else {
-        const unsigned char *lim = end - s > 19 ? s + 19 : end, *first = s;
-        for (; s < lim && *s >= '0' && *s <= '9'; s++)
-            mant = mant * 10 + (*s - '0');
-        nd = (unsigned)(s - first);
-        for (; s < end && *s >= '0' && *s <= '9'; s++)
-            exact = 0;
-    }
-    if (s < end && *s == '.') {
+    if (*s == '.') {
         if (++s >= end || *s < '0' || *s > '9')
             return fail_num(p, beg, json_error_invalid_syntax, "invalid token");
-        real = 1;
         for (; s < end && *s >= '0' && *s <= '9'; s++) {
             if (nd < 19 && (nd || *s != '0'))
                 mant = mant * 10 + (*s - '0'), nd++, e10--;
@@ -244,7 +280,6 @@ static int scan_num(struct parser *p, json_int_t *iv, double *dv)
     if (s < end && (*s == 'e' || *s == 'E')) {
         int eneg = 0;
         long ev = 0;
-        real = 1;
         if (++s < end && (*s == '+' || *s == '-'))
             eneg = *s++ == '-';
         if (s >= end || *s < '0' || *s > '9')
@@ -255,32 +290,62 @@ static int scan_num(struct parser *p, json_int_t *iv, double *dv)
         e10 += eneg ? -ev : ev;
     }
     p->s = s;
-    if (!real) {
-        uint64_t limit = neg ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
-        if (!exact || mant > limit)
-            return fail_num(p, s, json_error_numeric_overflow,
-                            neg ? "too big negative integer" : "too big integer");
-        *iv = neg ? (json_int_t)(0 - mant) : (json_int_t)mant;
-        return 0;
+    double d;
+    if (exact && mant == 0) {
+        d = 0.0;
+    } else if (exact && mant <= (uint64_t)1 << 53 && e10 >= -22 && e10 <= 22) {
+        /* Both operands are exact doubles, so one IEEE operation rounds correctly, giving the
+         * same double as strtod (Clinger's fast path). */
+        d = e10 < 0 ? (double)mant / pow10_exact[-e10] : (double)mant * pow10_exact[e10];
     } else {
-        double d;
-        if (exact && mant == 0) {
-            d = 0.0;
-        } else if (exact && mant <= (uint64_t)1 << 53 && e10 >= -22 && e10 <= 22) {
-            /* Both operands are exact doubles, so one IEEE operation rounds correctly, giving
-             * the same double as strtod (Clinger's fast path). */
-            d = e10 < 0 ? (double)mant / pow10_exact[-e10] : (double)mant * pow10_exact[e10];
-        } else {
-            int rc = slow_strtod(beg, (size_t)(s - beg), &d);
-            if (rc == -2)
-                return fail_nomem(p), -1;
-            if (rc)
-                return fail_num(p, s, json_error_numeric_overflow, "real number overflow");
-            neg = 0; /* strtod saw the sign */
-        }
-        *dv = neg ? -d : d;
-        return 1;
+        int rc = slow_strtod(beg, (size_t)(s - beg), &d);
+        if (rc == -2)
+            return fail_nomem(p), -1;
+        if (rc)
+            return fail_num(p, s, json_error_numeric_overflow, "real number overflow");
+        neg = 0; /* strtod saw the sign */
     }
+    *dv = neg ? -d : d;
+    return 1;
+}
+
+/* A number at p->s (RFC 8259 section 6): an integer when it has neither fraction nor exponent,
+ * refused outside int64 (jansson uses strtoll; "-0" is the integer 0), else a real. Returns 0
+ * (integer in *iv) or 1 (real in *dv), or -1 with err set. */
+/* always inline: the call would cost jtext_next more than the body of a short integer does */
+__attribute__((always_inline)) static inline int scan_num(struct parser *p, json_int_t *iv,
+                                                          double *dv)
+{
+    const unsigned char *s = p->s, *end = p->end, *beg = s;
+    int neg = *s == '-', exact = 1;
+    uint64_t mant = 0, v8;
+    unsigned nd = 0; /* significant digits in mant */
+    s += neg;
+    if (s >= end || *s < '0' || *s > '9')
+        return fail_num(p, beg, json_error_invalid_syntax, "invalid token");
+    if (*s == '0') {
+        if (++s < end && *s >= '0' && *s <= '9')
+            return fail_num(p, beg, json_error_invalid_syntax, "invalid token");
+    } else {
+        const unsigned char *lim = end - s > 19 ? s + 19 : end, *first = s;
+        /* 19 digits always fit in mant: words of 8 while they are all digits, then bytes */
+        while (lim - s >= 8 && digits8(s, &v8))
+            mant = mant * 100000000u + v8, s += 8;
+        for (; s < lim && *s >= '0' && *s <= '9'; s++)
+            mant = mant * 10 + (*s - '0');
+        nd = (unsigned)(s - first);
+        for (; s < end && *s >= '0' && *s <= '9'; s++)
+            exact = 0;
+    }
+    if (s < end && (*s == '.' || *s == 'e' || *s == 'E'))
+        return scan_real(p, beg, s, mant, nd, exact, neg, dv);
+    p->s = s;
+    uint64_t limit = neg ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
+    if (!exact || mant > limit)
+        return fail_num(p, s, json_error_numeric_overflow,
+                        neg ? "too big negative integer" : "too big integer");
+    *iv = neg ? (json_int_t)(0 - mant) : (json_int_t)mant;
+    return 0;
 }
 
 static json_t *scan_number(struct parser *p)
@@ -476,7 +541,18 @@ json_t *jtext_load(const char *text, size_t len, json_error_t *err)
 
 /* ---- the token reader ------------------------------------------------------------------ */
 
-enum { R_START, R_VALUE, R_KEY, R_AFTER, R_DONE, R_ERROR };
+/* The reader's state: what may come next. After a value it remembers whether the container
+ * around it is an array, so the common tokens need not look that up in r->arrays. */
+enum {
+    R_START,
+    R_ELEM,         /* an array's element (after '[' or ',') */
+    R_MEMBER,       /* an object member's value (after ':') */
+    R_KEY,          /* an object's key (after '{' or ',') */
+    R_AFTER_ELEM,   /* ',' or ']' */
+    R_AFTER_MEMBER, /* ',' or '}' */
+    R_DONE,
+    R_ERROR
+};
 
 void jtext_reader_init(struct jtext_reader *r, const char *text, size_t len)
 {
@@ -521,110 +597,150 @@ static inline int top_is_array(const struct jtext_reader *r)
     return (r->arrays[i / 8] >> (i % 8)) & 1;
 }
 
-static enum jtext_tok tok_error(struct jtext_reader *r, struct jtext_token *t)
+/* One token per call, in one pass over the state: locals instead of r's fields, a comma handled
+ * on the spot (no second round), t->start written once at the end. Where it fails, r->s and
+ * t->start stand where they always did (r->s where the failing check stopped, t->start at the
+ * token's first byte), so the later calls that repeat the error repeat them too. */
+enum jtext_tok jtext_next(struct jtext_reader *r, struct jtext_token *t)
 {
-    r->state = R_ERROR;
-    t->type = JTEXT_ERROR;
-    return JTEXT_ERROR;
-}
+    const unsigned char *s = r->s, *end = r->end, *tok;
+    enum jtext_tok type;
+    int c, k, st, arr = 0;
+    size_t i;
+    if (s >= end || *s <= ' ') /* most tokens follow their separator directly */
+        s = ws_end(s, end);
+    c = s < end ? *s : -1;
+    tok = s;
+    st = r->state;
+    if (st == R_MEMBER) /* the common states by plain tests, cheaper than a jump table */
+        goto value;
+    if (st == R_AFTER_ELEM || st == R_AFTER_MEMBER) {
+        arr = st == R_AFTER_ELEM;
+        if (c == ',') {
+            s = ws_end(s + 1, end);
+            c = s < end ? *s : -1;
+            tok = s;
+            if (arr)
+                goto value;
+            goto key;
+        }
+        if (c != (arr ? ']' : '}'))
+            goto fail;
+        s++;
+        t->end = (size_t)(s - r->start);
+        if (--r->depth == 0) {
+            s = ws_end(s, end);
+            if (s < end)
+                goto fail;
+            r->state = R_DONE;
+        } else {
+            r->state = top_is_array(r) ? R_AFTER_ELEM : R_AFTER_MEMBER;
+        }
+        type = JTEXT_CLOSE;
+        goto done;
+    }
+    switch (st) {
+    case R_ELEM:
+        arr = 1;
+        goto value;
+    case R_KEY:
+        goto key;
+    case R_START:
+        if (c != '[' && c != '{')
+            goto fail;
+        goto open;
+    case R_DONE:
+        type = JTEXT_END;
+        goto done;
+    default:
+        goto fail;
+    }
 
-/* A container opens at r->s: push it, and look past an immediate close. */
-static enum jtext_tok open_container(struct jtext_reader *r, struct jtext_token *t, int c)
-{
-    int arr = c == '[';
-    size_t i = r->depth++;
+key:
+    if (c != '"')
+        goto fail;
+    r->s = s + 1;
+    if (!(t->str = scan_string(r, &r->key, &t->len))) {
+        s = r->s; /* where scan_string left it */
+        goto fail;
+    }
+    t->escaped = r->escaped;
+    s = r->s;
+    t->end = (size_t)(s - r->start);
+    s = ws_end(s, end);
+    if (s >= end || *s != ':')
+        goto fail;
+    s++;
+    r->state = R_MEMBER;
+    type = JTEXT_KEY;
+    goto done;
+
+value: /* arr: the value's container is an array */
+    if (r->depth >= JTEXT_MAX_DEPTH)
+        goto fail;
+    if (c == '"') {
+        r->s = s + 1;
+        if (!(t->str = scan_string(r, &r->val, &t->len))) {
+            s = r->s;
+            goto fail;
+        }
+        t->escaped = r->escaped;
+        s = r->s;
+        t->end = (size_t)(s - r->start);
+        r->state = arr ? R_AFTER_ELEM : R_AFTER_MEMBER;
+        type = JTEXT_STRING;
+        goto done;
+    }
+    if (c == '[' || c == '{')
+        goto open;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        r->s = s;
+        k = scan_num(r, &t->i, &t->d);
+        s = r->s;
+        if (k < 0)
+            goto fail;
+        type = k ? JTEXT_REAL : JTEXT_INTEGER;
+    } else if (c == 't' && end - s >= 4 && memcmp(s, "true", 4) == 0) {
+        s += 4, type = JTEXT_TRUE;
+    } else if (c == 'f' && end - s >= 5 && memcmp(s, "false", 5) == 0) {
+        s += 5, type = JTEXT_FALSE;
+    } else if (c == 'n' && end - s >= 4 && memcmp(s, "null", 4) == 0) {
+        s += 4, type = JTEXT_NULL;
+    } else {
+        goto fail;
+    }
+    t->end = (size_t)(s - r->start);
+    /* jansson: one NUL byte right after a number or a literal is skipped */
+    if (s < end && *s == '\0')
+        s++;
+    r->state = arr ? R_AFTER_ELEM : R_AFTER_MEMBER;
+    goto done;
+
+open: /* a container opens at s: push it, and look past an immediate close */
+    arr = c == '[';
+    i = r->depth++;
     if (arr)
         r->arrays[i / 8] |= (unsigned char)(1u << (i % 8));
     else
         r->arrays[i / 8] &= (unsigned char)~(1u << (i % 8));
-    r->s++;
-    t->end = (size_t)(r->s - r->start);
-    if (skip_ws(r) == (arr ? ']' : '}'))
-        r->state = R_AFTER;
+    s++;
+    t->end = (size_t)(s - r->start);
+    s = ws_end(s, end);
+    if (s < end && *s == (arr ? ']' : '}'))
+        r->state = arr ? R_AFTER_ELEM : R_AFTER_MEMBER;
     else
-        r->state = arr ? R_VALUE : R_KEY;
-    return t->type = arr ? JTEXT_ARRAY : JTEXT_OBJECT;
-}
+        r->state = arr ? R_ELEM : R_KEY;
+    type = arr ? JTEXT_ARRAY : JTEXT_OBJECT;
 
-enum jtext_tok jtext_next(struct jtext_reader *r, struct jtext_token *t)
-{
-    for (;;) {
-        int c = skip_ws(r);
-        t->start = (size_t)(r->s - r->start);
-        switch (r->state) {
-        case R_START:
-            if (c != '[' && c != '{')
-                return tok_error(r, t);
-            return open_container(r, t, c);
-        case R_VALUE:
-            if (r->depth >= JTEXT_MAX_DEPTH)
-                return tok_error(r, t);
-            if (c == '[' || c == '{')
-                return open_container(r, t, c);
-            r->state = R_AFTER;
-            if (c == '"') {
-                r->s++;
-                t->str = scan_string(r, &r->val, &t->len);
-                if (!t->str)
-                    return tok_error(r, t);
-                t->escaped = r->escaped;
-                t->type = JTEXT_STRING;
-            } else if (c == '-' || (c >= '0' && c <= '9')) {
-                int k = scan_num(r, &t->i, &t->d);
-                if (k < 0)
-                    return tok_error(r, t);
-                t->type = k ? JTEXT_REAL : JTEXT_INTEGER;
-            } else {
-                size_t avail = (size_t)(r->end - r->s);
-                if (c == 't' && avail >= 4 && memcmp(r->s, "true", 4) == 0)
-                    r->s += 4, t->type = JTEXT_TRUE;
-                else if (c == 'f' && avail >= 5 && memcmp(r->s, "false", 5) == 0)
-                    r->s += 5, t->type = JTEXT_FALSE;
-                else if (c == 'n' && avail >= 4 && memcmp(r->s, "null", 4) == 0)
-                    r->s += 4, t->type = JTEXT_NULL;
-                else
-                    return tok_error(r, t);
-            }
-            t->end = (size_t)(r->s - r->start);
-            /* jansson: one NUL byte right after a number or a literal is skipped */
-            if (c != '"' && r->s < r->end && *r->s == '\0')
-                r->s++;
-            return t->type;
-        case R_KEY:
-            if (c != '"')
-                return tok_error(r, t);
-            r->s++;
-            t->str = scan_string(r, &r->key, &t->len);
-            if (!t->str)
-                return tok_error(r, t);
-            t->escaped = r->escaped;
-            t->end = (size_t)(r->s - r->start);
-            if (skip_ws(r) != ':')
-                return tok_error(r, t);
-            r->s++;
-            r->state = R_VALUE;
-            return t->type = JTEXT_KEY;
-        case R_AFTER:
-            if (c == ',') {
-                r->s++;
-                r->state = top_is_array(r) ? R_VALUE : R_KEY;
-                continue;
-            }
-            if (c != (top_is_array(r) ? ']' : '}'))
-                return tok_error(r, t);
-            r->s++;
-            t->end = (size_t)(r->s - r->start);
-            if (--r->depth == 0) {
-                if (skip_ws(r) != -1)
-                    return tok_error(r, t);
-                r->state = R_DONE;
-            }
-            return t->type = JTEXT_CLOSE;
-        case R_DONE:
-            t->type = JTEXT_END;
-            return JTEXT_END;
-        default:
-            return tok_error(r, t);
-        }
-    }
+done:
+    r->s = s;
+    t->start = (size_t)(tok - r->start);
+    t->type = type;
+    return type;
+fail:
+    r->s = s;
+    t->start = (size_t)(tok - r->start);
+    r->state = R_ERROR;
+    t->type = JTEXT_ERROR;
+    return JTEXT_ERROR;
 }

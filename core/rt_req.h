@@ -4,6 +4,9 @@
 #ifndef LUCKYSYNC_RT_REQ_H
 #define LUCKYSYNC_RT_REQ_H
 
+#define RT_SENDER_BUCKETS 1024u /* requests by sender: connection ids hashed into this many */
+#define RT_SENDER_MASK (RT_SENDER_BUCKETS - 1)
+
 #include <jansson.h>
 #include <lua.h>
 #include <stddef.h>
@@ -26,6 +29,8 @@ enum kill { KILL_NONE, KILL_TIMEOUT, KILL_OOM };
 struct rt_req {
     struct rt_req *ready_next;
     struct rt_req *prev, *next; /* all requests in flight */
+    /* the requests of the same sender (bucket rt->by_sender[sender & RT_SENDER_MASK]) */
+    struct rt_req *sender_next, **sender_pprev;
     struct timer_node timer;
     struct runtime *rt;
     struct rt_gen *gen;
@@ -81,6 +86,8 @@ struct runtime {
     struct rt_req *ready_head, *ready_tail;
     struct rt_req *all;
     unsigned inflight;
+    /* requests by sender: closing a connection or cancelling a request walks one bucket */
+    struct rt_req *by_sender[RT_SENDER_BUCKETS];
     struct rt_req *running;
     struct ratelimit *rl;
     /* randomness for cancel ids, drawn from libsodium a block at a time */
@@ -89,6 +96,11 @@ struct runtime {
 };
 
 uint64_t rt_mono_ns(void);
+/* The by_sender bucket of a connection id (ids are slot | generation << 32: mix both). */
+static inline unsigned rt_sender_bucket(uint64_t conn)
+{
+    return (unsigned)((conn ^ (conn >> 32)) * 0x9E3779B1u >> 7) & RT_SENDER_MASK;
+}
 /* The request whose Lua is running on L's VM right now (NULL outside a request). */
 struct rt_req *rt_current(lua_State *L);
 /* Put req on the ready queue (runs on the next runtime_poll). */

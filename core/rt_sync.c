@@ -449,7 +449,7 @@ static void cancel(struct rt_req *req, int tell_sender)
 void runtime_conn_closed(struct runtime *rt, uint64_t conn)
 {
     /* A gone sender's requests are cancelled; they still fan out if the handler commits. */
-    for (struct rt_req *r = rt->all; r; r = r->next)
+    for (struct rt_req *r = rt->by_sender[rt_sender_bucket(conn)]; r; r = r->sender_next)
         if (r->sender == conn)
             cancel(r, 0);
     rt_rearm(rt);
@@ -457,7 +457,7 @@ void runtime_conn_closed(struct runtime *rt, uint64_t conn)
 
 void runtime_cancel(struct runtime *rt, uint64_t conn, const char *cancel_id)
 {
-    for (struct rt_req *r = rt->all; r; r = r->next)
+    for (struct rt_req *r = rt->by_sender[rt_sender_bucket(conn)]; r; r = r->sender_next)
         if (r->sender == conn && r->cancel_id[0] && strcmp(r->cancel_id, cancel_id) == 0) {
             cancel(r, 1);
             break;

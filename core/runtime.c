@@ -140,6 +140,12 @@ struct rt_req *rt_req_new(struct runtime *rt, uint64_t conn, int64_t ack_id)
     if (rt->all)
         rt->all->prev = req;
     rt->all = req;
+    struct rt_req **b = &rt->by_sender[rt_sender_bucket(conn)];
+    req->sender_next = *b;
+    if (*b)
+        (*b)->sender_pprev = &req->sender_next;
+    req->sender_pprev = b;
+    *b = req;
     rt->inflight++;
     return req;
 }
@@ -155,6 +161,9 @@ void rt_req_free(struct rt_req *req)
         rt->all = req->next;
     if (req->next)
         req->next->prev = req->prev;
+    *req->sender_pprev = req->sender_next;
+    if (req->sender_next)
+        req->sender_next->sender_pprev = req->sender_pprev;
     rt->inflight--;
     rt_stream_release(req);
     if (req->co) {

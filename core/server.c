@@ -53,6 +53,8 @@ struct server {
     uv_prepare_t flush_prepare; /* before the loop blocks: flush what timers queued */
     uv_check_t flush_check;     /* after the I/O callbacks of a pass: flush what they queued */
     uv_idle_t rt_idle;          /* keeps the loop from blocking while runtime work is ready */
+    /* lws keeps the pointer: the protocols with this server's rx buffer size */
+    struct lws_protocols protocols[3];
     int passes;                 /* the pass_end handles are running */
     int no_loop_teardown;       /* the context failed half-way: destroy it, never run the loop */
 };
@@ -419,6 +421,7 @@ static void lws_log_emit(int level, const char *line)
               log_escape(trimmed, esc, sizeof esc));
 }
 
+/* The template of the server's protocols; rx_buffer_size comes from limits.wsReadBytes. */
 static const struct lws_protocols protocols[] = {
     {
         .name = "luckysync",
@@ -501,7 +504,14 @@ struct server *server_new(const struct config *cfg)
     memset(&info, 0, sizeof info);
     info.port = cfg->port;
     info.iface = cfg->host;
-    info.protocols = protocols;
+    /* lws reads at most rx_buffer_size bytes of a WebSocket per readiness event into its shared
+     * service buffer, and each connection holds an rx buffer of that size: the knob trades
+     * memory per connection for reads (and syscalls) per request (docs/OPERATIONS.md). */
+    memcpy(s->protocols, protocols, sizeof protocols);
+    s->protocols[0].rx_buffer_size = cfg->ws_read_bytes;
+    info.protocols = s->protocols;
+    if (cfg->ws_read_bytes > 4096)
+        info.pt_serv_buf_size = cfg->ws_read_bytes; /* the shared read buffer (4096 default) */
     info.user = s;
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;

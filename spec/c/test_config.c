@@ -72,6 +72,7 @@ static void check_defaults(const struct config *c)
     CHECK_EQ_INT(c->dev, 0);
     CHECK_EQ_INT(c->max_payload, 1000000);
     CHECK_EQ_INT(c->max_connections, 10000);
+    CHECK_EQ_INT(c->ws_read_bytes, 256);
     CHECK_EQ_INT(c->max_rooms_per_socket, 50);
     CHECK_EQ_INT(c->max_room_name, 256);
     CHECK_EQ_INT(c->handshake_timeout_ms, 10000);
@@ -119,6 +120,7 @@ static void test_full_file(void)
              "  host = '0.0.0.0', port = 9001, handlers = '/srv/h', static = '/srv/www',\n"
              "  logLevel = 'debug', dev = true,\n"
              "  limits = { maxPayload = 2000000, maxConnections = 77, maxRoomsPerSocket = 5,\n"
+             "             wsReadBytes = 4096,\n"
              "             maxRoomName = 64, handshakeTimeoutMs = 3000,\n"
              "             sendQueueMaxBytes = big * 4, sendQueueMaxFrames = 100 },\n"
              "  heartbeat = { pingIntervalMs = 1000, pingTimeoutMs = 2000 },\n"
@@ -152,6 +154,7 @@ static void test_full_file(void)
     CHECK_EQ_INT(c.dev, 1);
     CHECK_EQ_INT(c.max_payload, 2000000);
     CHECK_EQ_INT(c.max_connections, 77);
+    CHECK_EQ_INT(c.ws_read_bytes, 4096);
     CHECK_EQ_INT(c.max_rooms_per_socket, 5);
     CHECK_EQ_INT(c.max_room_name, 64);
     CHECK_EQ_INT(c.handshake_timeout_ms, 3000);
@@ -324,6 +327,9 @@ static void test_ranges(void)
     expect_error("return { port = 65536 }", "port: 65536 is out of range");
     expect_error("return { limits = { maxPayload = 200000000 } }", "limits.maxPayload:");
     expect_error("return { limits = { maxConnections = -1 } }", "limits.maxConnections: -1");
+    expect_error("return { limits = { wsReadBytes = 64 } }",
+                 "limits.wsReadBytes: 64 is out of range 128..65536");
+    expect_error("return { limits = { wsReadBytes = 65537 } }", "limits.wsReadBytes:");
     expect_error("return { heartbeat = { pingIntervalMs = 50 } }", "heartbeat.pingIntervalMs:");
     expect_error("return { sync = { vmPoolSize = 0 } }", "sync.vmPoolSize:");
     expect_error("return { offlineQueue = { ttlMs = 1 << 40 } }", "offlineQueue.ttlMs:");

@@ -24,14 +24,16 @@ return {
 }
 `;
 
-describe('bursts of requests in one write', () => {
+// The same suite with lws's default 256-byte reads and with limits.wsReadBytes = 4096, where a
+// burst arrives in a few wide reads and frames end anywhere inside them.
+for (const [reads, limits] of [['256-byte reads', {}], ['4096-byte reads', { wsReadBytes: 4096 }]]) describe(`bursts of requests in one write (${reads})`, () => {
   let srv;
   const clients = new Clients();
   const raws = new RawClients();
   const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
-    srv = new LuckySync({ label: 'burst', config: { rooms: { policy: 'anyone' } } });
+    srv = new LuckySync({ label: `burst-${limits.wsReadBytes || 256}`, config: { rooms: { policy: 'anyone' }, limits } });
     const dir = path.join(srv.handlersDir, 'burst', '_sync');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'echo_server_v1.lua'), ECHO);

@@ -184,4 +184,34 @@ describe('stream cancel and disconnect', () => {
     assert.equal(p.mRec.stream().length, n);
     await suite.srv.waitForStats((s) => s.connections === 1, 3000, 'only the member left');
   });
+  test('a disconnect cancels only that sender\'s requests: 12 senders with one in flight each, one leaves, the other 11 finish uncancelled', async () => {
+    const R = room('many');
+    const watcher = await connect(null);
+    await join(watcher, R);
+    const wRec = recorder(watcher);
+    const senders = [];
+    for (let k = 0; k < 12; k++) {
+      const s = await connect(tokenFor(`user${k}`));
+      await join(s, R);
+      senders.push(s);
+    }
+    const reqs = senders.map((s, k) => startSync(s, {
+      name: 'sync/st/cancel/v1', data: { n: 6, sleepMs: 30, mode: 'catch' }, receiver: R, cb: `many-${k}`,
+    }, 8000));
+    await Promise.all(reqs.map((r) => r.cancelId));
+    senders[5].disconnect();
+    reqs[5].stopListening();
+    for (const [k, req] of reqs.entries()) {
+      if (k === 5) continue;
+      const { env } = await req.answer;
+      assert.equal(env.status, 'success', `sender ${k}: ${show(env)}`);
+      assert.equal(env.result.serverOutput.cancelledSeen, false, `sender ${k} was cancelled`);
+    }
+    // Every handler fans out its final frame (a caught abort still returns success): only the
+    // request of the sender that left saw the cancel.
+    await wRec.waitFinal(12, 5000);
+    const seen = Object.fromEntries(wRec.finals().map((f) => [f.cb, f.serverOutput.cancelledSeen]));
+    assert.deepEqual(Object.keys(seen).sort(), Array.from({ length: 12 }, (_, k) => `many-${k}`).sort());
+    for (let k = 0; k < 12; k++) assert.equal(seen[`many-${k}`], k === 5, `many-${k}: ${show(seen)}`);
+  });
 });

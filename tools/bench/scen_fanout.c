@@ -78,6 +78,7 @@ static void error_answer(struct bench *b, struct bconn *c, const char *what, con
 static void on_delivery(struct bench *b, struct bconn *c, const char *args, size_t n, size_t wire)
 {
     struct fan *f = F(b);
+    /* serverOutput is {"t":…,"s":…,"pad":…} in any order (a Lua table's) */
     const char *ts = json_find(args, n, "t"), *ss = json_find(args, n, "s");
     int64_t t = 0, s = 0;
     if (!ts || !ss || json_int(ts, args + n, &t) != 0 || json_int(ss, args + n, &s) != 0) {

