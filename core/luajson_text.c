@@ -39,19 +39,21 @@ static int put_text_string(struct jtext_buf *b, const char *s, size_t n)
     return jtext_string_append(b, s, n);
 }
 
-/* The common case in one traversal: a table without the array marker whose keys are all
- * strings, written as an object. Returns 0, a negative errno (the same as the shape-first path
- * gives: it visits the members in the same order), or 1 with nothing written when the table is
- * anything else (the caller then starts again from the table's shape, which decides every
- * other case). A failure inside a member is returned as is only once the shape shows a plain
- * object, so nothing is encoded twice level after level. */
+/* A table without the array marker whose keys are all strings, as an object, in one
+ * traversal. Returns 0, a negative errno (the one the shape-first order of luajson_from_lua
+ * gives: it visits the members in the same order), or 1 with nothing written when the table
+ * is anything else (table_to_text then decides from its shape). A failure inside a member is
+ * returned as is only once the shape shows a plain object, so nothing is encoded twice level
+ * after level. */
 static int object_to_text(struct tenc *t, int idx, unsigned level)
 {
     lua_State *L = t->L;
     size_t was = t->b->len;
     int top = lua_gettop(L), first = 1, rc = 0;
-    if (luajson_has_array_mt(L, idx) || put(t->b, "{", 1))
+    if (luajson_has_array_mt(L, idx))
         return 1;
+    if (put(t->b, "{", 1))
+        return -ENOMEM;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         size_t kl;
@@ -88,12 +90,13 @@ static int object_to_text(struct tenc *t, int idx, unsigned level)
     return 1;
 }
 
-/* The same shapes and the same member order (lua_next's) as table_to_json. */
+/* The same shapes and the same member order (lua_next's) as table_to_json: plain objects in
+ * object_to_text, arrays (integer keys 1..n, or the array marker) here, anything else -EINVAL. */
 static int table_to_text(struct tenc *t, int idx, unsigned level)
 {
     lua_State *L = t->L;
     struct shape sh;
-    int rc = 0;
+    int rc;
 
     if (level >= t->max_depth)
         return -E2BIG;
@@ -101,44 +104,19 @@ static int table_to_text(struct tenc *t, int idx, unsigned level)
         return -ENOMEM;
     if ((rc = object_to_text(t, idx, level)) <= 0)
         return rc;
-    rc = 0;
     luajson_table_shape(L, idx, &sh);
     int marked = luajson_has_array_mt(L, idx);
-    if (sh.nother == 0 && sh.nstr == 0 && (lua_Integer)sh.nint == sh.maxint &&
-        (marked || sh.nint > 0)) {
-        rc = put(t->b, "[", 1);
-        for (lua_Integer i = 1; !rc && i <= sh.maxint; i++) {
-            if (i > 1)
-                rc = put(t->b, ",", 1);
-            lua_rawgeti(L, idx, i);
-            rc = rc ? rc : to_text(t, lua_gettop(L), level + 1);
-            lua_pop(L, 1);
-        }
-        return rc ? rc : put(t->b, "]", 1);
-    }
-    if (marked || sh.nother || sh.nint)
-        return -EINVAL;
-    int top = lua_gettop(L), first = 1;
-    rc = put(t->b, "{", 1);
-    lua_pushnil(L);
-    while (!rc && lua_next(L, idx)) {
-        size_t kl;
-        const char *k = lua_tolstring(L, -2, &kl); /* a string key: no conversion happens */
-        if (!first)
+    if (sh.nother || sh.nstr || (lua_Integer)sh.nint != sh.maxint || !(marked || sh.nint > 0))
+        return -EINVAL; /* mixed keys, holes, or string keys under the array marker */
+    rc = put(t->b, "[", 1);
+    for (lua_Integer i = 1; !rc && i <= sh.maxint; i++) {
+        if (i > 1)
             rc = put(t->b, ",", 1);
-        rc = rc ? rc : put_text_string(t->b, k, kl);
-        rc = rc ? rc : put(t->b, ":", 1);
-        size_t start = t->b->len;
+        lua_rawgeti(L, idx, i);
         rc = rc ? rc : to_text(t, lua_gettop(L), level + 1);
-        if (!rc && level == 0 && t->mark && kl == t->mark_len && memcmp(k, t->mark, kl) == 0) {
-            *t->mark_start = start;
-            *t->mark_end = t->b->len;
-        }
-        first = 0;
         lua_pop(L, 1);
     }
-    lua_settop(L, top);
-    return rc ? rc : put(t->b, "}", 1);
+    return rc ? rc : put(t->b, "]", 1);
 }
 
 static int to_text(struct tenc *t, int idx, unsigned level)

@@ -517,33 +517,10 @@ static void test_module(lua_State *L)
 
 /* ---- memory errors: a state whose allocator refuses past a cap ----------------------- */
 
-struct cap {
-    size_t used, limit;
-};
-
-static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct cap *c = ud;
-    size_t old = ptr ? osize : 0;
-    void *p;
-
-    if (nsize == 0) {
-        free(ptr);
-        c->used -= old;
-        return NULL;
-    }
-    if (nsize > old && c->used + (nsize - old) > c->limit)
-        return NULL;
-    p = realloc(ptr, nsize);
-    if (p)
-        c->used = c->used - old + nsize;
-    return p;
-}
-
 static void test_out_of_memory(void)
 {
-    struct cap c = {0, 4u << 20};
-    lua_State *L = lua_newstate(cap_alloc, &c);
+    struct test_cap c = {0, 4u << 20};
+    lua_State *L = lua_newstate(test_cap_alloc, &c);
     size_t n = 400000, k = 0, i;
     char *text = malloc(n * 2 + 2);
     char err[256];

@@ -180,43 +180,34 @@ static void test_depth(lua_State *L)
     }
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static json_t *random_value(int depth)
 {
     static const char *const strs[] = {"", "x", "\xC3\xA9t\xC3\xA9", "a\"b", "\\", "\n\t\x01",
                                        "\xF0\x9F\x98\x80", "long string of some length here"};
-    unsigned k = (unsigned)(next_rand() % (depth > 4 ? 6 : 8));
+    unsigned k = (unsigned)(test_rand() % (depth > 4 ? 6 : 8));
     switch (k) {
     case 0:
-        return json_integer((json_int_t)next_rand() >> (next_rand() % 64));
+        return json_integer((json_int_t)test_rand() >> (test_rand() % 64));
     case 1:
-        return json_real((double)(int64_t)next_rand() / (double)(1 + next_rand() % 100000));
+        return json_real((double)(int64_t)test_rand() / (double)(1 + test_rand() % 100000));
     case 2:
-        return json_string(strs[next_rand() % 8]);
+        return json_string(strs[test_rand() % 8]);
     case 3:
-        return next_rand() % 2 ? json_true() : json_false();
+        return test_rand() % 2 ? json_true() : json_false();
     case 4:
     case 5:
         return json_null();
     case 6: {
         json_t *a = json_array();
-        for (unsigned i = 0, n = (unsigned)(next_rand() % 20); i < n; i++)
+        for (unsigned i = 0, n = (unsigned)(test_rand() % 20); i < n; i++)
             json_array_append_new(a, random_value(depth + 1));
         return a;
     }
     default: {
         json_t *o = json_object();
-        for (unsigned i = 0, n = (unsigned)(next_rand() % 20); i < n; i++) {
+        for (unsigned i = 0, n = (unsigned)(test_rand() % 20); i < n; i++) {
             char key[32];
-            snprintf(key, sizeof key, "%s%u", strs[next_rand() % 8], i);
+            snprintf(key, sizeof key, "%s%u", strs[test_rand() % 8], i);
             json_object_set_new(o, key, random_value(depth + 1));
         }
         return o;
@@ -242,27 +233,6 @@ static void test_random(lua_State *L)
     }
 }
 
-struct cap {
-    size_t used, limit;
-};
-
-static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct cap *c = ud;
-    size_t old = ptr ? osize : 0;
-    if (nsize == 0) {
-        free(ptr);
-        c->used -= old;
-        return NULL;
-    }
-    if (nsize > old && c->used + (nsize - old) > c->limit)
-        return NULL;
-    void *p = realloc(ptr, nsize);
-    if (p)
-        c->used = c->used - old + nsize;
-    return p;
-}
-
 struct push_args {
     const char *t;
     size_t n;
@@ -280,8 +250,8 @@ static int push_in_lua(lua_State *L)
  * (LeakSanitizer checks the long escaped strings' buffers); the state stays usable. */
 static void test_out_of_memory(void)
 {
-    struct cap c = {0, 4u << 20};
-    lua_State *L = lua_newstate(cap_alloc, &c);
+    struct test_cap c = {0, 4u << 20};
+    lua_State *L = lua_newstate(test_cap_alloc, &c);
     luaL_openlibs(L);
     luaL_requiref(L, "json", luajson_open, 1);
     lua_pop(L, 1);

@@ -13,26 +13,17 @@
 
 #define SLOTS 512
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static size_t random_size(void)
 {
-    switch (next_rand() % 4) {
+    switch (test_rand() % 4) {
     case 0:
-        return 1 + next_rand() % 32;
+        return 1 + test_rand() % 32;
     case 1:
-        return 1 + next_rand() % SBPOOL_MAX;
+        return 1 + test_rand() % SBPOOL_MAX;
     case 2:
-        return SBPOOL_MAX - 8 + next_rand() % 16; /* around the limit */
+        return SBPOOL_MAX - 8 + test_rand() % 16; /* around the limit */
     default:
-        return 1 + next_rand() % 4000;
+        return 1 + test_rand() % 4000;
     }
 }
 
@@ -59,13 +50,13 @@ int main(void)
     unsigned char tag[SLOTS] = {0};
     int bad = 0;
     for (int it = 0; it < 400000; it++) {
-        size_t i = next_rand() % SLOTS;
+        size_t i = test_rand() % SLOTS;
         if (!blk[i]) {
             len[i] = random_size();
             blk[i] = sbpool_alloc(p, len[i]);
-            tag[i] = (unsigned char)next_rand();
+            tag[i] = (unsigned char)test_rand();
             fill(blk[i], len[i], tag[i]);
-        } else if (next_rand() % 3 == 0) {
+        } else if (test_rand() % 3 == 0) {
             bad += !pattern_ok(blk[i], len[i], tag[i]);
             sbpool_release(p, blk[i], len[i]);
             blk[i] = NULL;

@@ -161,15 +161,6 @@ static void test_bounds(void)
     }
 }
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static void test_mutations(void)
 {
     static const char seed2[] =
@@ -180,14 +171,15 @@ static void test_mutations(void)
     size_t lens[] = {sizeof canonical - 1, sizeof seed2 - 1};
     char t[512];
     int fast = 0;
+    test_seed(0x2545f4914f6cdd1dull);
     for (int it = 0; it < 60000; it++) {
-        int which = (int)(next_rand() % 2);
+        int which = (int)(test_rand() % 2);
         size_t n = lens[which];
         memcpy(t, seeds[which], n);
-        for (int m = 0, nm = 1 + (int)(next_rand() % 3); m < nm; m++) {
-            size_t at = (size_t)(next_rand() % n);
-            char c = alphabet[next_rand() % (sizeof alphabet - 1)];
-            switch (next_rand() % 3) {
+        for (int m = 0, nm = 1 + (int)(test_rand() % 3); m < nm; m++) {
+            size_t at = (size_t)(test_rand() % n);
+            char c = alphabet[test_rand() % (sizeof alphabet - 1)];
+            switch (test_rand() % 3) {
             case 0:
                 t[at] = c;
                 break;

@@ -2,7 +2,9 @@
  * CHECK records a failure and goes on; main returns non-zero when anything failed. */
 #ifndef TESTLIB_H
 #define TESTLIB_H
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int testlib_failures;
@@ -50,6 +52,46 @@ static int testlib_checks;
                     (const char *)(b));                                                       \
         }                                                                                     \
     } while (0)
+
+/* A reproducible pseudo-random sequence (xorshift64) for generated inputs; seed it with
+ * test_seed for a sequence of the test's own. */
+static uint64_t testlib_rng = 0x9e3779b97f4a7c15ull;
+
+static inline void test_seed(uint64_t seed)
+{
+    testlib_rng = seed ? seed : 1;
+}
+
+static inline uint64_t test_rand(void)
+{
+    testlib_rng ^= testlib_rng << 13;
+    testlib_rng ^= testlib_rng >> 7;
+    testlib_rng ^= testlib_rng << 17;
+    return testlib_rng;
+}
+
+/* A lua_Alloc (same signature; no Lua header needed) that refuses to grow past limit bytes in
+ * use: the state's ud is a struct test_cap. */
+struct test_cap {
+    size_t used, limit;
+};
+
+static inline void *test_cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct test_cap *c = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        c->used -= old;
+        return NULL;
+    }
+    if (nsize > old && c->used + (nsize - old) > c->limit)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p)
+        c->used = c->used - old + nsize;
+    return p;
+}
 
 #define TEST_MAIN_END()                                                                       \
     do {                                                                                      \
