@@ -85,14 +85,30 @@ static inline json_t *reader_load(const char *text, size_t len)
             key[t.len] = '\0';
             klen = t.len;
             continue;
-        case JTEXT_OBJECT: v = json_object(); break;
-        case JTEXT_ARRAY: v = json_array(); break;
-        case JTEXT_STRING: v = json_stringn(t.str, t.len); break;
-        case JTEXT_INTEGER: v = json_integer(t.i); break;
-        case JTEXT_REAL: v = json_real(t.d); break;
-        case JTEXT_TRUE: v = json_true(); break;
-        case JTEXT_FALSE: v = json_false(); break;
-        default: v = json_null(); break;
+        case JTEXT_OBJECT:
+            v = json_object();
+            break;
+        case JTEXT_ARRAY:
+            v = json_array();
+            break;
+        case JTEXT_STRING:
+            v = json_stringn(t.str, t.len);
+            break;
+        case JTEXT_INTEGER:
+            v = json_integer(t.i);
+            break;
+        case JTEXT_REAL:
+            v = json_real(t.d);
+            break;
+        case JTEXT_TRUE:
+            v = json_true();
+            break;
+        case JTEXT_FALSE:
+            v = json_false();
+            break;
+        default:
+            v = json_null();
+            break;
         }
         if (!depth) {
             root = v;

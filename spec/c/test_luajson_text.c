@@ -182,8 +182,9 @@ static void test_depth(lua_State *L)
 
 static json_t *random_value(int depth)
 {
-    static const char *const strs[] = {"", "x", "\xC3\xA9t\xC3\xA9", "a\"b", "\\", "\n\t\x01",
-                                       "\xF0\x9F\x98\x80", "long string of some length here"};
+    static const char *const strs[] = {
+        "",   "x",        "\xC3\xA9t\xC3\xA9", "a\"b",
+        "\\", "\n\t\x01", "\xF0\x9F\x98\x80",  "long string of some length here"};
     unsigned k = (unsigned)(test_rand() % (depth > 4 ? 6 : 8));
     switch (k) {
     case 0:

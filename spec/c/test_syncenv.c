@@ -12,15 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jtext.h"
 #include "json_same.h"
+#include "jtext.h"
 #include "testlib.h"
 
 static int field_is(const char *s, size_t n, const json_t *v)
 {
     if (!s)
         return v == NULL || !json_is_string(v);
-    return json_is_string(v) && json_string_length(v) == n && memcmp(json_string_value(v), s, n) == 0;
+    return json_is_string(v) && json_string_length(v) == n &&
+           memcmp(json_string_value(v), s, n) == 0;
 }
 
 /* Read text with syncenv; when it takes it, hold it to the general path. Returns syncenv's
