@@ -9,19 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* Exact-size heap copy (never NUL-terminated). Empty input still gets a valid pointer. */
-static char *dup_exact(const char *s, size_t len)
-{
-    char *p = malloc(len ? len : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    if (len)
-        memcpy(p, s, len);
-    return p;
-}
-
 /* Wire strings may hold NUL and 0x1e bytes, so every case carries its length. The record
  * separator is written "\036" (three-digit octal) so the next character cannot extend it. */
 #define W(s) s, sizeof(s) - 1
@@ -75,7 +62,7 @@ static void test_decode_table(void)
 {
     for (size_t i = 0; i < sizeof decode_cases / sizeof decode_cases[0]; i++) {
         const struct decode_case *c = &decode_cases[i];
-        char *in = dup_exact(c->in, c->len);
+        char *in = test_dup_exact(c->in, c->len);
         enum eio_type type = (enum eio_type)(-1);
         const char *data = NULL;
         size_t dlen = 12345;
@@ -101,7 +88,7 @@ static void test_decode_table(void)
 static void test_decode_all_bytes(void)
 {
     for (int b = 0; b < 256; b++) {
-        char *in = dup_exact((const char[]){(char)b}, 1);
+        char *in = test_dup_exact((const char[]){(char)b}, 1);
         enum eio_type type;
         const char *data;
         size_t dlen;
@@ -183,7 +170,7 @@ static void test_split_table(void)
 {
     for (size_t i = 0; i < sizeof split_cases / sizeof split_cases[0]; i++) {
         const struct split_case *c = &split_cases[i];
-        char *in = dup_exact(c->in, c->len);
+        char *in = test_dup_exact(c->in, c->len);
         struct collect col = {.lo = in, .hi = in + c->len};
         int rc = eio_payload_split(in, c->len, c->max_packets, collect_cb, &col);
         CHECK_EQ_INT(rc, c->rc);
@@ -208,7 +195,7 @@ static void test_split_args_and_stop(void)
     static const char body[] = "4a\x1e"
                                "4b\x1e"
                                "4c";
-    char *in = dup_exact(body, sizeof body - 1);
+    char *in = test_dup_exact(body, sizeof body - 1);
     col = (struct collect){.lo = in, .hi = in + sizeof body - 1, .stop_at = 2, .stop_rc = 7};
     CHECK_EQ_INT(eio_payload_split(in, sizeof body - 1, 16, collect_cb, &col), 7);
     CHECK_EQ_INT(col.n, 2);

@@ -16,23 +16,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static char *dup_exact(const char *s, size_t len)
-{
-    char *p = malloc(len ? len : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    if (len)
-        memcpy(p, s, len);
-    return p;
-}
-
 /* jtext_load and json_loadb agree on text[0..len): both refuse, or both give the same value.
  * Returns 1 when jansson accepted. */
 static int agree_load(const char *text, size_t len, const char *what)
 {
-    char *in = dup_exact(text, len);
+    char *in = test_dup_exact(text, len);
     json_error_t je, te;
     json_t *a = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
     json_t *b = jtext_load(in, len, &te);

@@ -11,18 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static char *dup_exact(const char *s, size_t len)
-{
-    char *p = malloc(len ? len : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    if (len)
-        memcpy(p, s, len);
-    return p;
-}
-
 /* Wire strings may hold NUL bytes, so every input carries its length. */
 #define W(s) s, sizeof(s) - 1
 
@@ -181,7 +169,7 @@ static void test_decode_table(void)
 {
     for (size_t i = 0; i < sizeof decode_cases / sizeof decode_cases[0]; i++) {
         const struct decode_case *c = &decode_cases[i];
-        char *in = dup_exact(c->in, c->len);
+        char *in = test_dup_exact(c->in, c->len);
         struct sio_packet pk;
         memset(&pk, 0x5a, sizeof pk);
         int rc = sio_decode(in, c->len, &pk);
@@ -204,7 +192,7 @@ static void test_decode_table(void)
 
     /* The payload is length-delimited: an embedded NUL does not end it. */
     static const char nul[] = "2[\"a\0b\"]";
-    char *in = dup_exact(nul, sizeof nul - 1);
+    char *in = test_dup_exact(nul, sizeof nul - 1);
     struct sio_packet pk;
     CHECK_EQ_INT(sio_decode(in, sizeof nul - 1, &pk), 0);
     CHECK_EQ_MEM(pk.data, pk.data_len, nul + 1, sizeof nul - 2);
@@ -220,7 +208,7 @@ static void test_decode_prefixes(void)
     for (size_t i = 0; i < sizeof decode_cases / sizeof decode_cases[0]; i++) {
         const struct decode_case *c = &decode_cases[i];
         for (size_t k = 0; k < c->len; k++) {
-            char *in = dup_exact(c->in, k);
+            char *in = test_dup_exact(c->in, k);
             struct sio_packet pk, before;
             memset(&pk, 0x5a, sizeof pk);
             before = pk;
@@ -242,7 +230,7 @@ static void test_decode_all_second_bytes(void)
         for (int b = 0; b < 256; b++) {
             char two[2] = {(char)t, (char)b};
             for (size_t len = 1; len <= 2; len++) {
-                char *in = dup_exact(two, len);
+                char *in = test_dup_exact(two, len);
                 struct sio_packet pk;
                 int rc = sio_decode(in, len, &pk);
                 if (t < '0' || t > '6')
@@ -361,8 +349,8 @@ static void test_event_encode(void)
     for (size_t i = 0; i < sizeof event_cases / sizeof event_cases[0]; i++) {
         const struct event_case *c = &event_cases[i];
         /* exact-size copies so that the encoder never reads past the given lengths */
-        char *name = c->name ? dup_exact(c->name, c->name_len) : NULL;
-        char *json = c->json ? dup_exact(c->json, c->json_len) : NULL;
+        char *name = c->name ? test_dup_exact(c->name, c->name_len) : NULL;
+        char *json = c->json ? test_dup_exact(c->json, c->json_len) : NULL;
         check_buf(sio_event_encode(name, c->name_len, json, c->json_len, c->ack_id), c->want,
                   __LINE__);
         free(name);
@@ -430,7 +418,7 @@ static void test_round_trip(void)
             if (!b)
                 continue;
             CHECK_EQ_INT(buf_cdata(b)[0], '4');
-            char *in = dup_exact(buf_cdata(b) + 1, buf_len(b) - 1);
+            char *in = test_dup_exact(buf_cdata(b) + 1, buf_len(b) - 1);
             struct sio_packet pk;
             CHECK_EQ_INT(sio_decode(in, buf_len(b) - 1, &pk), 0);
             CHECK_EQ_INT(pk.type, SIO_EVENT);
@@ -442,7 +430,7 @@ static void test_round_trip(void)
         }
         if (ids[i] >= 0) {
             struct buf *b = sio_ack_encode(ids[i], S("{\"ok\":true}"));
-            char *in = dup_exact(buf_cdata(b) + 1, buf_len(b) - 1);
+            char *in = test_dup_exact(buf_cdata(b) + 1, buf_len(b) - 1);
             struct sio_packet pk;
             CHECK_EQ_INT(sio_decode(in, buf_len(b) - 1, &pk), 0);
             CHECK_EQ_INT(pk.type, SIO_ACK);
@@ -456,7 +444,7 @@ static void test_round_trip(void)
                            sio_disconnect_encode()};
     static const enum sio_type types[] = {SIO_CONNECT, SIO_CONNECT_ERROR, SIO_DISCONNECT};
     for (size_t i = 0; i < 3; i++) {
-        char *in = dup_exact(buf_cdata(fixed[i]) + 1, buf_len(fixed[i]) - 1);
+        char *in = test_dup_exact(buf_cdata(fixed[i]) + 1, buf_len(fixed[i]) - 1);
         struct sio_packet pk;
         CHECK_EQ_INT(sio_decode(in, buf_len(fixed[i]) - 1, &pk), 0);
         CHECK_EQ_INT(pk.type, types[i]);
@@ -498,7 +486,7 @@ static void test_json_quote_table(void)
 {
     for (size_t i = 0; i < sizeof quote_cases / sizeof quote_cases[0]; i++) {
         const struct quote_case *c = &quote_cases[i];
-        char *in = dup_exact(c->in, c->len);
+        char *in = test_dup_exact(c->in, c->len);
         size_t want_len = strlen(c->want);
         char out[64];
         CHECK_EQ_INT(sio_json_quote(NULL, 0, in, c->len), want_len);

@@ -53,6 +53,20 @@ static int testlib_checks;
         }                                                                                     \
     } while (0)
 
+/* An exact-size heap copy of s[0..len) (never NUL-terminated, a valid pointer even when empty),
+ * so AddressSanitizer reports any read past len. Exits on allocation failure. */
+static inline char *test_dup_exact(const char *s, size_t len)
+{
+    char *p = malloc(len ? len : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    if (len)
+        memcpy(p, s, len);
+    return p;
+}
+
 /* A reproducible pseudo-random sequence (xorshift64) for generated inputs; seed it with
  * test_seed for a sequence of the test's own. */
 static uint64_t testlib_rng = 0x9e3779b97f4a7c15ull;

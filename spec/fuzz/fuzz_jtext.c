@@ -13,16 +13,15 @@
 #include <string.h>
 
 #include "../c/json_same.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *in = malloc(size ? size : 1);
+    char *in = fuzz_copy(data, size);
     if (!in)
         return 0;
-    if (size)
-        memcpy(in, data, size);
     json_error_t je, te;
     json_t *a = json_loadb(in, size, JSON_REJECT_DUPLICATES, &je);
     json_t *b = jtext_load(in, size, &te);

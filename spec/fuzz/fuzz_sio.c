@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz_input.h"
 
 static void check_decoded(const struct sio_packet *pk, const char *in, size_t len)
 {
@@ -31,11 +32,9 @@ static void check_decoded(const struct sio_packet *pk, const char *in, size_t le
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *in = malloc(size ? size : 1);
+    char *in = fuzz_copy(data, size);
     if (!in)
         return 0;
-    if (size)
-        memcpy(in, data, size);
 
     struct sio_packet pk;
     int rc = sio_decode(in, size, &pk);

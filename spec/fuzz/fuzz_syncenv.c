@@ -14,6 +14,7 @@
 #include "jtext.h"
 
 #include "../c/json_same.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,11 +29,9 @@ static int same_field(const char *s, size_t n, const json_t *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *in = malloc(size ? size : 1);
+    char *in = fuzz_copy(data, size);
     if (!in)
         return 0;
-    if (size)
-        memcpy(in, data, size);
     struct syncenv e;
     if (syncenv_read(in, size, &e) == 0) {
         json_t *arr = jtext_load(in, size, NULL);
