@@ -20,11 +20,11 @@ return {
   limits = {
     maxPayload = 1000000,        -- bytes; largest message / Engine.IO payload (1024..100000000)
     maxConnections = 10000,      -- concurrent connections (1..1000000)
-    wsReadBytes = 256,           -- WebSocket read size = per-connection rx buffer (128..65536);
-                                 -- 4096: fewer reads per request, ~3.7 KB more per connection
+    wsReadBytes = 65536,         -- the one WebSocket read buffer, shared by every connection
+                                 -- (1024..4194304): bytes read per readiness event
     maxRoomsPerSocket = 50,      -- rooms one connection may join (1..100000)
     maxRoomName = 256,           -- bytes in a room name (1..65536)
-    handshakeTimeoutMs = 10000,  -- open -> Socket.IO CONNECT (100..600000)
+    handshakeTimeoutMs = 10000,  -- request head, and open -> Socket.IO CONNECT (100..600000)
     sendQueueMaxBytes = 4194304, -- per-connection send queue, bytes; >= maxPayload
     sendQueueMaxFrames = 4096,   -- per-connection send queue, frames (1..1000000)
   },

@@ -36,7 +36,7 @@
 static const struct field limits_fields[] = {
     {"maxPayload", K_SIZE, OFF(max_payload), 1024, 100000000, NULL},
     {"maxConnections", K_UINT, OFF(max_connections), 1, 1000000, NULL},
-    {"wsReadBytes", K_UINT, OFF(ws_read_bytes), 128, 65536, NULL},
+    {"wsReadBytes", K_UINT, OFF(ws_read_bytes), 1024, 4194304, NULL},
     {"maxRoomsPerSocket", K_UINT, OFF(max_rooms_per_socket), 1, 100000, NULL},
     {"maxRoomName", K_UINT, OFF(max_room_name), 1, 65536, NULL},
     {"handshakeTimeoutMs", K_UINT, OFF(handshake_timeout_ms), 100, 600000, NULL},
@@ -471,7 +471,7 @@ int config_init(struct config *c)
 
     c->max_payload = 1000000;
     c->max_connections = 10000;
-    c->ws_read_bytes = 256;
+    c->ws_read_bytes = 65536;
     c->max_rooms_per_socket = 50;
     c->max_room_name = 256;
     c->handshake_timeout_ms = 10000;

@@ -30,7 +30,7 @@ struct config {
     /* limits */
     size_t max_payload;            /* 1 MB: Engine.IO maxPayload and max message */
     unsigned max_connections;      /* 10000 */
-    unsigned ws_read_bytes;        /* 256: WebSocket bytes read per readiness (lws rx buffer) */
+    unsigned ws_read_bytes;        /* 65536: the one WebSocket read buffer (wsock) */
     unsigned max_rooms_per_socket; /* 50 */
     unsigned max_room_name;        /* 256 */
     unsigned handshake_timeout_ms; /* 10000: open → Socket.IO CONNECT */

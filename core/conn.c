@@ -39,6 +39,7 @@
 #include "srooms.h"
 #include "session.h"
 #include "timer.h"
+#include "wsock.h"
 
 static uint64_t now_ms(void)
 {
@@ -73,7 +74,6 @@ struct conn_table *conn_table_new(const struct config *cfg, struct room_registry
      * later in the same pass; past the bound want_write falls back to a writeable callback */
     t->dirty_cap = t->nslots * 2;
     t->dirty = malloc(t->dirty_cap * sizeof *t->dirty);
-    t->readers = malloc(t->nslots * sizeof *t->readers);
     size_t nb = 64;
     while (nb < t->nslots)
         nb <<= 1;
@@ -85,7 +85,7 @@ struct conn_table *conn_table_new(const struct config *cfg, struct room_registry
     t->ping = buf_from("2", 1);
     t->noop = buf_from("6", 1);
     t->close_pkt = buf_from("1", 1);
-    if (!t->slots || !t->gens || !t->free_slots || !t->pending || !t->dirty || !t->readers ||
+    if (!t->slots || !t->gens || !t->free_slots || !t->pending || !t->dirty ||
         !t->sid_buckets || !t->wheel || !t->fanout ||
         !t->srooms || !t->ping || !t->noop || !t->close_pkt)
         goto fail;
@@ -116,7 +116,6 @@ void conn_table_free(struct conn_table *t)
     free(t->free_slots);
     free(t->pending);
     free(t->dirty);
-    free(t->readers);
     free(t->sid_buckets);
     free(t->scratch);
     free(t);
@@ -325,15 +324,10 @@ void conn_destroy(struct conn_table *t, struct conn *c)
         for (unsigned i = 0; i < t->ndirty; i++)
             if (t->dirty[i] == c->id)
                 t->dirty[i] = 0;
-    if (c->rx_listed)
-        for (unsigned i = 0; i < t->nreaders; i++)
-            if (t->readers[i] == c->id)
-                t->readers[i] = 0;
     sendq_close(&c->q);
     session_free(c->session);
     free(c->hs_token);
     free(c->peer);
-    free(c->rx);
     if (c->poll && c->transport != T_VIRTUAL)
         lws_callback_on_writable(c->poll); /* it answers with a close packet */
     t->slots[slot] = NULL;
@@ -353,7 +347,7 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
               log_escape(reason, esc, sizeof esc));
     detach(t, c);
     if (c->ws)
-        lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        wsock_close(c->ws, 0); /* its closed callback destroys c */
     else
         conn_destroy(t, c);
 }
@@ -375,10 +369,8 @@ static void want_write(struct conn_table *t, struct conn *c)
             lws_callback_on_writable(c->poll);
     } else if (c->transport == T_WS) {
         /* once per loop pass: each request re-arms write interest in the event loop */
-        if (c->ws && !c->ws_write_asked) {
-            c->ws_write_asked = 1;
-            lws_callback_on_writable(c->ws);
-        }
+        if (c->ws)
+            conn_ws_write(t, c);
     } else if (c->poll) {
         lws_callback_on_writable(c->poll);
     }
@@ -598,6 +590,31 @@ int conn_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t l
     default:
         conn_close(t, c, "unexpected Engine.IO packet type");
         return -1;
+    }
+}
+
+void conn_capture_token_text(struct conn *c, const char *authz, size_t alen, const char *cookie,
+                             size_t clen)
+{
+    char hdr[8192];
+    size_t n = 0;
+    const char *tok = NULL;
+    if (authz && alen < sizeof hdr) {
+        memcpy(hdr, authz, alen);
+        hdr[alen] = '\0';
+        tok = session_token_from_authorization(hdr, &n);
+    }
+    if (!tok && cookie && clen < sizeof hdr) {
+        memcpy(hdr, cookie, clen);
+        hdr[clen] = '\0';
+        tok = session_token_from_cookie(hdr, &n);
+    }
+    if (tok) {
+        c->hs_token = malloc(n + 1);
+        if (c->hs_token) {
+            memcpy(c->hs_token, tok, n);
+            c->hs_token[n] = '\0';
+        }
     }
 }
 

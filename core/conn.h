@@ -63,9 +63,6 @@ void conn_table_tick(struct conn_table *t, uint64_t now_ms);
  * a writeable callback. */
 void conn_table_set_deferred_flush(struct conn_table *t, int on);
 void conn_table_flush(struct conn_table *t);
-/* With deferred flush on: service again the WebSocket connections that received during this
- * pass, so a burst of messages larger than lws's read size is processed in one pass. */
-void conn_table_read_more(struct conn_table *t);
 unsigned conn_table_count(const struct conn_table *t);
 /* Close every connection (shutdown). */
 void conn_table_close_all(struct conn_table *t, const char *reason);
@@ -79,12 +76,10 @@ int conn_http_body(struct conn_table *t, struct lws *wsi, struct conn_pss *pss, 
 int conn_http_body_done(struct conn_table *t, struct lws *wsi, struct conn_pss *pss);
 int conn_http_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *pss);
 void conn_http_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss);
-int conn_ws_filter(struct conn_table *t, struct lws *wsi);
-int conn_ws_established(struct conn_table *t, struct lws *wsi, struct conn_pss *pss);
-int conn_ws_receive(struct conn_table *t, struct lws *wsi, struct conn_pss *pss, const void *in,
-                    size_t len);
-int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *pss);
-void conn_ws_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss);
+/* The callbacks of the WebSocket transport (wsock) into the table: pass the table as their
+ * ud. Upgrades (Origin, EIO, transport, sid), messages, drained sockets, closes. */
+struct wsock_callbacks;
+const struct wsock_callbacks *conn_ws_callbacks(void);
 
 /* Queue an immediate HTTP response (status, body copied; JSON when it starts with '{') for
  * the writeable callback of any HTTP route. Returns 0 or -1. */
@@ -93,6 +88,8 @@ int conn_http_respond(struct lws *wsi, struct conn_pss *pss, unsigned status, co
 /* Origin policy shared with other HTTP routes: 1 when the request's Origin is admitted (no
  * Origin header, an empty allow-list, or a listed origin). */
 int conn_origin_allowed(const struct config *cfg, struct lws *wsi);
+/* The same for an Origin header value (NULL or len 0: absent). */
+int conn_origin_text_allowed(const struct config *cfg, const char *origin, size_t len);
 /* Add CORS response headers for an admitted Origin. Returns 0 or -1 when out of space. */
 int conn_add_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end);
 

@@ -13,6 +13,8 @@
 #include "sendq.h"
 #include "timer.h"
 
+struct wsock;
+
 enum pss_kind { PSS_NONE = 0, PSS_POLL_GET, PSS_POLL_POST, PSS_RESPONSE, PSS_WS };
 enum transport { T_POLLING = 0, T_WS = 1, T_VIRTUAL = 2 };
 
@@ -21,7 +23,7 @@ enum transport { T_POLLING = 0, T_WS = 1, T_VIRTUAL = 2 };
 struct conn {
     uint64_t id;
     struct conn *sid_next; /* sid hash chain */
-    struct lws *ws;        /* WebSocket (probing or upgraded) */
+    struct wsock *ws;      /* WebSocket (probing or upgraded) */
     struct lws *poll;      /* held polling GET */
     struct sendq q;
     struct timer_node hb;  /* next ping, or the pong deadline */
@@ -29,15 +31,10 @@ struct conn {
     struct session *session;
     char *hs_token; /* token from handshake headers, until CONNECT */
     char *peer;     /* virtual connections: the client's address */
-    char *rx;       /* WebSocket message being reassembled */
-    size_t rx_len;
     unsigned char transport;
     unsigned sio_connected : 1, probe_pending : 1, noop_pending : 1, ping_outstanding : 1,
         closing : 1, expired : 1, in_sid_map : 1, close_pending : 1, upgrading : 1,
-        ws_write_asked : 1, /* a WebSocket writeable callback is already on its way */
-        ws_dirty : 1,       /* listed in the table's flush list */
-        rx_listed : 1,      /* listed in the table's read-more list */
-        rx_seen : 1;        /* a WebSocket message arrived since the flag was cleared */
+        ws_dirty : 1; /* listed in the table's flush list */
     const char *close_reason; /* static text, while close_pending */
     char sid[SID_LEN + 1];
     char sio_sid[SID_LEN + 1];
@@ -69,10 +66,6 @@ struct conn_table {
      * pass, at most one entry per slot; 0 marks an entry whose connection went away. */
     uint64_t *dirty;
     unsigned ndirty, dirty_cap;
-    /* Read more (conn_table_read_more): WebSocket connections that received during this
-     * pass and may have more bytes waiting; at most one entry per slot. */
-    uint64_t *readers;
-    unsigned nreaders;
     int deferred;
 };
 
@@ -93,5 +86,10 @@ int conn_scratch_reserve(struct conn_table *t, size_t need);
 int conn_on_packet(struct conn_table *t, struct conn *c, const char *p, size_t len);
 /* Keep the token offered in wsi's handshake headers (Authorization, then cookie) in c. */
 void conn_capture_token(struct conn *c, struct lws *wsi);
+/* The same from header values (NULL when absent, not NUL-terminated). */
+void conn_capture_token_text(struct conn *c, const char *authz, size_t alen, const char *cookie,
+                             size_t clen);
+/* Write c's queued WebSocket frames now, as far as the socket takes them. */
+void conn_ws_write(struct conn_table *t, struct conn *c);
 
 #endif

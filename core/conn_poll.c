@@ -22,16 +22,24 @@
 
 /* ---- origin / CORS ---- */
 
+int conn_origin_text_allowed(const struct config *cfg, const char *origin, size_t len)
+{
+    if (!origin || len == 0 || cfg->allowed_origins_count == 0)
+        return 1;
+    for (size_t i = 0; i < cfg->allowed_origins_count; i++)
+        if (strlen(cfg->allowed_origins[i]) == len &&
+            memcmp(cfg->allowed_origins[i], origin, len) == 0)
+            return 1;
+    return 0;
+}
+
 int conn_origin_allowed(const struct config *cfg, struct lws *wsi)
 {
     char origin[512];
     int n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
-    if (n <= 0 || cfg->allowed_origins_count == 0)
+    if (n <= 0)
         return 1;
-    for (size_t i = 0; i < cfg->allowed_origins_count; i++)
-        if (strcmp(cfg->allowed_origins[i], origin) == 0)
-            return 1;
-    return 0;
+    return conn_origin_text_allowed(cfg, origin, (size_t)n);
 }
 
 static int cors_headers(struct lws *wsi, const char *saved, unsigned char **p, unsigned char *end)

@@ -1,8 +1,8 @@
-/* conn_ws.c: the Engine.IO v4 WebSocket transport of the conn module: the upgrade filter,
- * direct WebSocket sessions and the upgrade from polling (2probe/3probe/5), message
- * reassembly bounded by maxPayload, batched raw writes (RFC 6455 headers by hand, one
- * LWS_WRITE_RAW per batch), and the per-loop-pass hooks: deferred flush and read-more. Uses
- * the table and connection fields through conn_int.h. */
+/* conn_ws.c: the Engine.IO v4 WebSocket transport of the conn module, over wsock's sockets:
+ * the upgrade request (Origin, EIO, transport, sid), direct WebSocket sessions and the upgrade
+ * from polling (2probe/3probe/5), and batched writes (frame headers by hand, as many queued
+ * packets as fit in one send), with the per-loop-pass deferred flush. Uses the table and
+ * connection fields through conn_int.h. */
 #include "conn.h"
 #include "conn_int.h"
 
@@ -15,62 +15,72 @@
 #include "eio.h"
 #include "log.h"
 #include "sendq.h"
+#include "wsock.h"
+#include "wsproto.h"
 
 #define WS_BATCH_BYTES (64 * 1024)
 
-/* ---- WebSocket ---- */
+/* ---- WebSocket (wsock callbacks) ---- */
 
-int conn_ws_filter(struct conn_table *t, struct lws *wsi)
+/* Refuse an upgrade the way Engine.IO's server does (a JSON error body). */
+static int refuse(const char **body, int status, const char *text)
 {
-    char arg[64];
-    if (!conn_origin_allowed(t->cfg, wsi))
-        return 1;
-    const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", arg, sizeof arg);
-    if (!eio || strcmp(eio, "4") != 0)
-        return 1;
-    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", arg, sizeof arg);
-    if (!tr || strcmp(tr, "websocket") != 0)
-        return 1;
-    return 0;
+    *body = text;
+    return status;
 }
 
-int conn_ws_established(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
+static int ws_upgrade(void *ud, struct wsock *ws, const struct wsproto_head *head,
+                      const char **body)
 {
+    struct conn_table *t = ud;
     char arg[64];
-    memset(pss, 0, sizeof *pss);
-    pss->kind = PSS_WS;
-    const char *sid = lws_get_urlarg_by_name(wsi, "sid=", arg, sizeof arg);
-    if (sid) {
-        struct conn *c = conn_sid_find(t, sid);
+    size_t olen = 0;
+    const char *origin = wsproto_head_header(head, "origin", &olen);
+    if (origin && !conn_origin_text_allowed(t->cfg, origin, olen))
+        return refuse(body, 403, "{\"code\":3,\"message\":\"Bad request\"}");
+    if (wsproto_head_arg(head, "EIO", arg, sizeof arg) != 1 || arg[0] != '4')
+        return refuse(body, 400, "{\"code\":5,\"message\":\"Unsupported protocol version\"}");
+    if (wsproto_head_arg(head, "transport", arg, sizeof arg) < 0 || strcmp(arg, "websocket") != 0)
+        return refuse(body, 400, "{\"code\":0,\"message\":\"Transport unknown\"}");
+    int sl = wsproto_head_arg(head, "sid", arg, sizeof arg);
+    if (sl != -1) {
+        struct conn *c = sl > 0 ? conn_sid_find(t, arg) : NULL;
         if (!c || c->closing || c->ws || c->transport != T_POLLING)
-            return -1;
-        c->ws = wsi;
-        pss->conn_id = c->id;
+            return refuse(body, 400, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+        c->ws = ws;
+        wsock_set_user(ws, c->id);
         return 0;
     }
     struct conn *c = conn_create(t, T_WS);
     if (!c) {
         LOG_W("connection refused", "\"reason\":\"max connections\"");
-        return -1;
+        return refuse(body, 503, "{\"code\":3,\"message\":\"Server full\"}");
     }
-    c->ws = wsi;
-    pss->conn_id = c->id;
-    conn_capture_token(c, wsi);
+    c->ws = ws;
+    wsock_set_user(ws, c->id);
+    size_t alen = 0, klen = 0;
+    const char *authz = wsproto_head_header(head, "authorization", &alen);
+    const char *cookie = wsproto_head_header(head, "cookie", &klen);
+    conn_capture_token_text(c, authz, alen, cookie, klen);
     char open[256];
     int n = eio_open_encode(open, sizeof open, c->sid, t->cfg->ping_interval_ms,
                             t->cfg->ping_timeout_ms, t->cfg->max_payload, 0);
     struct buf *b = n > 0 ? buf_from(open, (size_t)n) : NULL;
-    if (!b)
-        return -1;
+    if (!b) {
+        c->ws = NULL;
+        conn_destroy(t, c);
+        return refuse(body, 503, NULL);
+    }
     conn_send(t, c, b);
     buf_unref(b);
     LOG_D("conn opened", "\"conn\":\"%s\",\"transport\":\"websocket\"", c->sid);
     return 0;
 }
 
+static void ws_flush(struct conn_table *t, struct conn *c);
+
 /* A whole WebSocket message from the client. */
-static int ws_message(struct conn_table *t, struct conn *c, struct lws *wsi, const char *p,
-                      size_t len)
+static int ws_message(struct conn_table *t, struct conn *c, const char *p, size_t len)
 {
     if (c->transport == T_POLLING) {
         /* Upgrade (engine.io-protocol v4 "Upgrade"): 2probe → 3probe, then 5. */
@@ -83,7 +93,7 @@ static int ws_message(struct conn_table *t, struct conn *c, struct lws *wsi, con
             c->noop_pending = 1;
             if (c->poll)
                 lws_callback_on_writable(c->poll);
-            lws_callback_on_writable(wsi);
+            ws_flush(t, c);
             return 0;
         }
         if (len == 1 && p[0] == '5') {
@@ -94,7 +104,7 @@ static int ws_message(struct conn_table *t, struct conn *c, struct lws *wsi, con
                 lws_callback_on_writable(c->poll);
             }
             if (sendq_count(&c->q))
-                lws_callback_on_writable(wsi);
+                ws_flush(t, c);
             return 0;
         }
         conn_close(t, c, "unexpected packet during upgrade");
@@ -103,62 +113,21 @@ static int ws_message(struct conn_table *t, struct conn *c, struct lws *wsi, con
     return conn_on_packet(t, c, p, len);
 }
 
-int conn_ws_receive(struct conn_table *t, struct lws *wsi, struct conn_pss *pss, const void *in,
-                    size_t len)
+static void ws_on_message(void *ud, struct wsock *ws, uint64_t user, const char *p, size_t len)
 {
-    struct conn *c = conn_get(t, pss->conn_id);
-    if (!c)
-        return -1;
-    if (t->deferred) {
-        c->rx_seen = 1;
-        if (!c->rx_listed && c->ws == wsi) {
-            c->rx_listed = 1;
-            t->readers[t->nreaders++] = c->id;
-        }
-    }
-    if (lws_frame_is_binary(wsi)) {
-        conn_close(t, c, "binary frames are not supported");
-        return -1;
-    }
-    int first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
-    size_t remaining = lws_remaining_packet_payload(wsi);
-    if (first && final && remaining == 0 && !c->rx) {
-        if (len > t->cfg->max_payload) {
-            conn_close(t, c, "message over maxPayload");
-            return -1;
-        }
-        return ws_message(t, c, wsi, in, len) ? -1 : 0;
-    }
-    /* Reassembly buffer: exists only while a message is incomplete, bounded by maxPayload. */
-    if (c->rx_len + len > t->cfg->max_payload) {
-        conn_close(t, c, "message over maxPayload");
-        return -1;
-    }
-    char *nb = realloc(c->rx, c->rx_len + len + 1);
-    if (!nb) {
-        conn_close(t, c, "out of memory");
-        return -1;
-    }
-    c->rx = nb;
-    memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len += len;
-    if (!(final && remaining == 0))
-        return 0;
-    char *msg = c->rx;
-    size_t mlen = c->rx_len;
-    c->rx = NULL;
-    c->rx_len = 0;
-    int rc = ws_message(t, c, wsi, msg, mlen);
-    free(msg);
-    return rc ? -1 : 0;
+    struct conn_table *t = ud;
+    struct conn *c = conn_get(t, user);
+    if (!c || c->ws != ws)
+        return;
+    ws_message(t, c, p, len);
 }
 
 /* Frames the probe answer and as many queued packets as fit in one batch into the scratch
- * buffer and sends them with one RAW write. Returns -1 when the write failed. */
-static int ws_write_batch(struct conn_table *t, struct conn *c, struct lws *wsi)
+ * buffer and sends them with one write. Returns -1 when the connection is gone. */
+static int ws_write_batch(struct conn_table *t, struct conn *c)
 {
-    size_t off = LWS_PRE;
-    if (conn_scratch_reserve(t, LWS_PRE + 16))
+    size_t off = 0;
+    if (conn_scratch_reserve(t, 16))
         return -1;
     if (c->probe_pending) {
         c->probe_pending = 0;
@@ -172,7 +141,7 @@ static int ws_write_batch(struct conn_table *t, struct conn *c, struct lws *wsi)
         while (n < count) {
             struct buf *b = sendq_peek(&c->q, n);
             size_t need = off + 10 + buf_len(b);
-            if (n && need - LWS_PRE > WS_BATCH_BYTES)
+            if (n && need > WS_BATCH_BYTES)
                 break;
             if (conn_scratch_reserve(t, need))
                 return -1;
@@ -182,68 +151,38 @@ static int ws_write_batch(struct conn_table *t, struct conn *c, struct lws *wsi)
             n++;
         }
     }
-    if (off == LWS_PRE)
+    if (off == 0)
         return 0;
-    if (lws_write(wsi, t->scratch + LWS_PRE, off - LWS_PRE, LWS_WRITE_RAW) < 0)
+    if (wsock_send(c->ws, t->scratch, off) != 0)
         return -1;
     sendq_pop(&c->q, n);
     return 0;
 }
 
-static void ask_writeable(struct conn *c)
+/* Write batches until the queue is empty or the kernel stops taking them (the drained
+ * callback resumes). */
+static void ws_flush(struct conn_table *t, struct conn *c)
 {
-    if (!c->ws_write_asked) {
-        c->ws_write_asked = 1;
-        lws_callback_on_writable(c->ws);
+    while (c->ws && !c->closing && !wsock_pending(c->ws)) {
+        int more = c->probe_pending || (c->transport == T_WS && sendq_count(&c->q));
+        if (!more)
+            return;
+        if (ws_write_batch(t, c) != 0)
+            return; /* wsock closes it; the closed callback follows */
     }
 }
 
-int conn_ws_writeable(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
+void conn_ws_write(struct conn_table *t, struct conn *c)
 {
-    struct conn *c = conn_lookup(t, pss->conn_id);
-    if (c && c->ws == wsi)
-        c->ws_write_asked = 0;
-    if (!c || c->closing)
-        return -1;
-    if (c->ws != wsi)
-        return -1;
-    if (ws_write_batch(t, c, wsi))
-        return -1;
-    if (sendq_count(&c->q) && c->transport == T_WS)
-        ask_writeable(c);
-    return 0;
+    ws_flush(t, c);
 }
 
-/* lws reads at most rx_buffer_size bytes (limits.wsReadBytes: 256 by default, for the memory
- * per connection) per readiness event, so a client with 16 requests in its socket would get
- * one of them served per loop pass. A connection that received something in this pass is serviced again, as if readable,
- * while each read still yields a message: the requests of a burst are all processed in one
- * pass and their answers leave in one write. Bounded per connection and pass; whatever is
- * left is read on the next pass, as lws would. */
-#define READ_MORE_MAX 64
-
-void conn_table_read_more(struct conn_table *t)
+static void ws_on_drained(void *ud, struct wsock *ws, uint64_t user)
 {
-    for (unsigned i = 0; i < t->nreaders; i++) {
-        uint64_t id = t->readers[i];
-        for (int k = 0; id && k < READ_MORE_MAX; k++) {
-            struct conn *c = conn_lookup(t, id);
-            if (!c || c->closing || !c->ws || !c->rx_seen)
-                break;
-            c->rx_seen = 0;
-            struct lws_pollfd pfd = {.fd = lws_get_socket_fd(c->ws),
-                                     .events = LWS_POLLIN,
-                                     .revents = LWS_POLLIN};
-            if (pfd.fd < 0 || lws_service_fd(t->ctx, &pfd) < 0)
-                break;
-        }
-        struct conn *c = id ? conn_lookup(t, id) : NULL;
-        if (c) {
-            c->rx_listed = 0;
-            c->rx_seen = 0;
-        }
-    }
-    t->nreaders = 0;
+    struct conn_table *t = ud;
+    struct conn *c = conn_get(t, user);
+    if (c && c->ws == ws)
+        ws_flush(t, c);
 }
 
 void conn_table_set_deferred_flush(struct conn_table *t, int on)
@@ -251,9 +190,7 @@ void conn_table_set_deferred_flush(struct conn_table *t, int on)
     t->deferred = on ? 1 : 0;
 }
 
-/* One write per connection per loop pass, made outside lws's writeable callback so the event
- * loop's write interest is not switched on and off for every frame. Write interest is asked
- * for only when the kernel did not take everything (lws holds the rest) or a batch was full. */
+/* One write per connection per loop pass, made once the pass has processed its input. */
 void conn_table_flush(struct conn_table *t)
 {
     for (unsigned i = 0; i < t->ndirty; i++) {
@@ -261,34 +198,62 @@ void conn_table_flush(struct conn_table *t)
         if (!c)
             continue;
         c->ws_dirty = 0;
-        if (c->closing || !c->ws || c->transport != T_WS || c->ws_write_asked)
+        if (c->closing || !c->ws || c->transport != T_WS)
             continue;
-        if (lws_partial_buffered(c->ws)) {
-            ask_writeable(c);
-            continue;
-        }
-        if (ws_write_batch(t, c, c->ws)) {
-            conn_close(t, c, "write failed");
-            continue;
-        }
-        if (sendq_count(&c->q) || lws_partial_buffered(c->ws))
-            ask_writeable(c);
+        ws_flush(t, c);
     }
     t->ndirty = 0;
 }
 
-void conn_ws_closed(struct conn_table *t, struct lws *wsi, struct conn_pss *pss)
+/* The logged reason for a WebSocket that wsock closed. */
+static const char *close_reason(unsigned code)
 {
-    struct conn *c = conn_lookup(t, pss->conn_id);
-    pss->conn_id = 0;
-    if (!c || c->ws != wsi)
+    switch (code) {
+    case 1002:
+        return "WebSocket protocol error";
+    case 1003:
+        return "binary frames are not supported";
+    case 1008:
+        return "WebSocket output over its bound";
+    case 1009:
+        return "message over maxPayload";
+    case 1011:
+        return "out of memory";
+    default:
+        return NULL;
+    }
+}
+
+static void ws_on_closed(void *ud, struct wsock *ws, uint64_t user, unsigned code)
+{
+    struct conn_table *t = ud;
+    struct conn *c = conn_lookup(t, user);
+    if (!c || c->ws != ws)
         return;
     c->ws = NULL;
     if (c->closing || c->transport == T_WS) {
-        if (!c->closing)
-            LOG_D("conn closed", "\"conn\":\"%s\",\"reason\":\"transport closed\"", c->sid);
+        const char *why = close_reason(code);
+        if (!c->closing && why)
+            LOG_I("conn closed", "\"conn\":\"%s\",\"reason\":\"%s\",\"code\":%u", c->sid, why,
+                  code);
+        else if (!c->closing)
+            LOG_D("conn closed", "\"conn\":\"%s\",\"reason\":\"transport closed\",\"code\":%u",
+                  c->sid, code);
         conn_destroy(t, c);
         return;
     }
     c->upgrading = 0; /* a failed upgrade probe: the polling transport goes on */
+    c->probe_pending = 0;
+}
+
+static const struct wsock_callbacks ws_callbacks = {
+    .upgrade = ws_upgrade,
+    .message = ws_on_message,
+    .drained = ws_on_drained,
+    .closed = ws_on_closed,
+};
+
+const struct wsock_callbacks *conn_ws_callbacks(void)
+{
+    return &ws_callbacks;
 }

@@ -2,36 +2,38 @@
 #include "server.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <errno.h>
 #include <jansson.h>
-#include <uv.h>
 #include <libwebsockets.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+#include <uv.h>
 
+#include "buf.h"
 #include "config.h"
 #include "conn.h"
-#include "buf.h"
 #include "envelope.h"
 #include "events.h"
 #include "fanout.h"
 #include "http_sync.h"
 #include "jtext.h"
 #include "jwt.h"
+#include "log.h"
 #include "reload.h"
+#include "room.h"
 #include "runtime.h"
 #include "session.h"
-#include "log.h"
-#include "room.h"
 #include "sio.h"
 #include "srooms.h"
+#include "wsock.h"
 
 #define TICK_MS 100
 
@@ -45,18 +47,19 @@ struct server {
     int rt_ready; /* runtime work is ready: run it when poll() is woken */
     struct runtime *rt;
     struct reload *reload;
+    struct wsock_server *wss; /* the listener and every WebSocket */
     char static_root[PATH_MAX];
     int has_static;
-    int uv;           /* libuv is lws's foreign loop (default; LUCKYSYNC_POLL_LOOP=1: poll) */
-    uv_loop_t loop;   /* the one loop of the process when uv */
+    int uv;         /* libuv is lws's foreign loop (always, since wsock needs it) */
+    uv_loop_t loop; /* the one loop of the process when uv */
     uv_signal_t sigs[2];
     uv_prepare_t flush_prepare; /* before the loop blocks: flush what timers queued */
     uv_check_t flush_check;     /* after the I/O callbacks of a pass: flush what they queued */
     uv_idle_t rt_idle;          /* keeps the loop from blocking while runtime work is ready */
     /* lws keeps the pointer: the protocols with this server's rx buffer size */
     struct lws_protocols protocols[3];
-    int passes;                 /* the pass_end handles are running */
-    int no_loop_teardown;       /* the context failed half-way: destroy it, never run the loop */
+    int passes;           /* the pass_end handles are running */
+    int no_loop_teardown; /* the context failed half-way: destroy it, never run the loop */
 };
 
 /* The signal flag is one of the two process globals STYLE.md allows. */
@@ -80,6 +83,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         return;
     }
     conn_table_tick(s->conns, mono_ms());
+    if (s->wss)
+        wsock_server_tick(s->wss);
     lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_MS * LWS_US_PER_MS);
 }
 
@@ -133,8 +138,7 @@ static int serve_stats(struct server *s, struct lws *wsi, struct conn_pss *pss)
              "{\"connections\":%u,\"rooms\":%zu,\"sessionsRemembered\":%zu,"
              "\"framesFanned\":%llu,\"deliveries\":%llu}",
              conn_table_count(s->conns), room_count(s->rooms),
-             srooms_sessions(conn_table_srooms(s->conns)), fanout_frames(f),
-             fanout_deliveries(f));
+             srooms_sessions(conn_table_srooms(s->conns)), fanout_frames(f), fanout_deliveries(f));
     return conn_http_respond(wsi, pss, 200, body);
 }
 
@@ -242,26 +246,6 @@ static void on_runtime(lws_sorted_usec_list_t *sul)
     runtime_poll(s->rt);
 }
 
-/* 1 if host:port cannot be bound because another socket listens there (lws would log the
- * failure and carry on without a listener). Binds a probe with SO_REUSEADDR, as lws does. */
-static int port_taken(const char *host, int port)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (!host || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return 0; /* a name or an interface: leave it to lws */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    int taken = bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == EADDRINUSE;
-    close(fd);
-    return taken;
-}
-
 static void on_rt_idle(uv_idle_t *h)
 {
     (void)h; /* its only job is a non-blocking poll while runtime work is ready */
@@ -323,8 +307,8 @@ static int serve_dev_token(struct server *s, struct lws *wsi, struct conn_pss *p
     sub[n] = '\0';
     if (!n)
         return conn_http_respond(wsi, pss, 400, "{\"error\":\"sub=[A-Za-z0-9_-]+ required\"}");
-    json_t *claims = json_pack("{s:s, s:s, s:[s], s:I}", "sub", sub, "name", sub, "roles",
-                               "editor", "exp", (json_int_t)time(NULL) + 3600);
+    json_t *claims = json_pack("{s:s, s:s, s:[s], s:I}", "sub", sub, "name", sub, "roles", "editor",
+                               "exp", (json_int_t)time(NULL) + 3600);
     char *token = NULL;
     int rc = claims ? jwt_sign(s->cfg->keys, NULL, claims, &token) : -1;
     json_decref(claims);
@@ -385,26 +369,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (pss)
             conn_http_closed(s->conns, wsi, pss);
         return 0;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        char uri[256];
-        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || !is_eio_path(uri))
-            return 1;
-        return conn_ws_filter(s->conns, wsi);
-    }
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* WebSocket upgrades are answered by wsock when a connection opens; an HTTP
+         * keep-alive connection served by lws does not switch protocols. */
+        return 1;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (s->rt_ready && s->rt) {
             s->rt_ready = 0;
             runtime_poll(s->rt);
         }
-        return 0;
-    case LWS_CALLBACK_ESTABLISHED:
-        return conn_ws_established(s->conns, wsi, pss);
-    case LWS_CALLBACK_RECEIVE:
-        return conn_ws_receive(s->conns, wsi, pss, in, len);
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return conn_ws_writeable(s->conns, wsi, pss);
-    case LWS_CALLBACK_CLOSED:
-        conn_ws_closed(s->conns, wsi, pss);
         return 0;
     default:
         return 0;
@@ -415,19 +388,20 @@ static void lws_log_emit(int level, const char *line)
 {
     char esc[512];
     size_t n = strlen(line);
+    if (strstr(line, "adopt_socket_readbuf: calling service"))
+        return; /* lws 4.1.6 logs every adoption with a first read buffer as an error */
     char trimmed[512];
     snprintf(trimmed, sizeof trimmed, "%.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
     log_write(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "libwebsockets", "\"line\":\"%s\"",
               log_escape(trimmed, esc, sizeof esc));
 }
 
-/* The template of the server's protocols; rx_buffer_size comes from limits.wsReadBytes. */
+/* The template of the server's protocols (HTTP only: wsock serves the WebSockets). */
 static const struct lws_protocols protocols[] = {
     {
         .name = "luckysync",
         .callback = callback,
         .per_session_data_size = sizeof(struct conn_pss),
-        .rx_buffer_size = 256,
         .tx_packet_size = 65536,
     },
     {
@@ -448,11 +422,12 @@ static void stop_loop(struct server *s)
 
 /* SIGINT/SIGTERM as loop callbacks (uv signal handles). */
 /* The end of a libuv loop pass (after the I/O callbacks, and again before the loop blocks):
- * read the rest of the bursts lws left in the sockets, run the runtime work that is ready,
- * then write each connection's frames with one write. */
+ * tell the table of the WebSockets that closed, run the runtime work that is ready, then
+ * write each connection's frames with one write. */
 static void pass_end(struct server *s)
 {
-    conn_table_read_more(s->conns);
+    if (s->wss)
+        wsock_server_reap(s->wss);
     if (s->rt_ready && s->rt) {
         s->rt_ready = 0;
         runtime_poll(s->rt);
@@ -471,8 +446,6 @@ static void on_flush_check(uv_check_t *h)
 {
     pass_end(h->data);
 }
-
-
 
 static void on_uv_signal(uv_signal_t *h, int signum)
 {
@@ -502,58 +475,62 @@ struct server *server_new(const struct config *cfg)
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.port = cfg->port;
-    info.iface = cfg->host;
-    /* lws reads at most rx_buffer_size bytes of a WebSocket per readiness event into its shared
-     * service buffer, and each connection holds an rx buffer of that size: the knob trades
-     * memory per connection for reads (and syscalls) per request (docs/OPERATIONS.md). */
+    /* wsock owns the listening socket and hands plain HTTP connections to lws's vhost. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     memcpy(s->protocols, protocols, sizeof protocols);
-    s->protocols[0].rx_buffer_size = cfg->ws_read_bytes;
     info.protocols = s->protocols;
-    if (cfg->ws_read_bytes > 4096)
-        info.pt_serv_buf_size = cfg->ws_read_bytes; /* the shared read buffer (4096 default) */
     info.user = s;
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
     void *loops[1];
-    if (!getenv("LUCKYSYNC_POLL_LOOP")) {
-        /* libuv (epoll) as lws's foreign loop: the cost of an event does not grow with idle
-         * connections (docs/ARCHITECTURE.md, "The event loop"). LUCKYSYNC_POLL_LOOP=1 keeps
-         * lws's own poll() loop, for comparison. */
-        if (uv_loop_init(&s->loop) != 0) {
-            LOG_E("cannot start", "\"error\":\"uv_loop_init\"");
-            goto fail;
-        }
-        s->uv = 1;
-        loops[0] = &s->loop;
-        info.foreign_loops = loops;
-        info.options |= LWS_SERVER_OPTION_LIBUV;
+    /* libuv (epoll) as lws's foreign loop: the cost of an event does not grow with idle
+     * connections (docs/ARCHITECTURE.md, "The event loop"); wsock's sockets are on it too. */
+    if (uv_loop_init(&s->loop) != 0) {
+        LOG_E("cannot start", "\"error\":\"uv_loop_init\"");
+        goto fail;
     }
+    s->uv = 1;
+    loops[0] = &s->loop;
+    info.foreign_loops = loops;
+    info.options |= LWS_SERVER_OPTION_LIBUV;
     info.max_http_header_pool = 64; /* held polls give theirs back (conn.c) */
     info.max_http_header_data = 4096;
     info.keepalive_timeout = 30;
     info.timeout_secs = 20;
-    info.fd_limit_per_thread = cfg->max_connections + 256;
-    if (port_taken(cfg->host, cfg->port)) {
-        LOG_E("cannot listen", "\"host\":\"%s\",\"port\":%d,\"error\":\"address in use\"",
-              cfg->host, cfg->port);
-        goto fail;
-    }
+    /* lws indexes its sockets by descriptor: any descriptor of the process may become an HTTP
+     * connection, whatever wsock's WebSockets already hold. */
+    struct rlimit rl;
+    unsigned fds = cfg->max_connections + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > fds)
+        fds = (unsigned)rl.rlim_cur;
+    info.fd_limit_per_thread = fds;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         LOG_E("cannot start", "\"host\":\"%s\",\"port\":%d", cfg->host, cfg->port);
         goto fail;
     }
-    /* lws returns a context even when its default vhost could not bind the port (another
-     * process has it): without a listening socket the server must not start. */
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
-    if (!vh || lws_get_vhost_listen_port(vh) <= 0) {
-        LOG_E("cannot listen", "\"host\":\"%s\",\"port\":%d", cfg->host, cfg->port);
-        /* lws has half torn down its libuv glue: running the loop again would call into it */
+    if (!vh) {
+        LOG_E("cannot start", "\"error\":\"no vhost\"");
         s->no_loop_teardown = 1;
         goto fail;
     }
+    struct wsock_options wo = {.host = cfg->host,
+                               .port = cfg->port,
+                               .max_message = cfg->max_payload,
+                               .read_bytes = cfg->ws_read_bytes,
+                               .head_timeout_ms = cfg->handshake_timeout_ms,
+                               .max_heads = 4096,
+                               /* a send queue's worth plus one batch */
+                               .max_output = cfg->send_queue_max_bytes + 128 * 1024};
+    int lrc = wsock_server_new(&s->loop, &wo, conn_ws_callbacks(), s->conns, &s->wss);
+    if (lrc != 0) {
+        LOG_E("cannot listen", "\"host\":\"%s\",\"port\":%d,\"error\":\"%s\"", cfg->host, cfg->port,
+              lrc == -EADDRINUSE ? "address in use" : strerror(-lrc));
+        goto fail;
+    }
+    wsock_server_set_http(s->wss, vh);
     conn_table_set_context(s->conns, s->ctx);
     lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_MS * LWS_US_PER_MS);
 
@@ -587,8 +564,8 @@ struct server *server_new(const struct config *cfg)
             snprintf(lreal, sizeof lreal, "%s/../lua", hreal);
             dirs[1] = lreal;
         }
-        s->reload = reload_start(s->ctx, lws_get_vhost_by_name(s->ctx, "default"), dirs, 2,
-                                 on_reload, s);
+        s->reload =
+            reload_start(s->ctx, lws_get_vhost_by_name(s->ctx, "default"), dirs, 2, on_reload, s);
     }
     return s;
 fail:
@@ -635,7 +612,7 @@ int server_run(struct server *s)
     signal(SIGPIPE, SIG_IGN);
     server_signal_ctx = s->ctx;
     LOG_I("listening", "\"host\":\"%s\",\"port\":%d,\"maxConnections\":%u", s->cfg->host,
-          s->cfg->port, s->cfg->max_connections);
+          s->wss ? wsock_server_port(s->wss) : s->cfg->port, s->cfg->max_connections);
     if (s->uv) {
         uv_run(&s->loop, UV_RUN_DEFAULT);
         for (int i = 0; i < 2; i++) {
@@ -675,6 +652,8 @@ void server_free(struct server *s)
     if (!s)
         return;
     if (s->ctx) {
+        wsock_server_free(s->wss); /* closed callbacks while the table and lws still exist */
+        s->wss = NULL;
         lws_sul_cancel(&s->tick);
         lws_sul_cancel(&s->rt_sul);
         reload_stop(s->reload);

@@ -72,7 +72,7 @@ static void check_defaults(const struct config *c)
     CHECK_EQ_INT(c->dev, 0);
     CHECK_EQ_INT(c->max_payload, 1000000);
     CHECK_EQ_INT(c->max_connections, 10000);
-    CHECK_EQ_INT(c->ws_read_bytes, 256);
+    CHECK_EQ_INT(c->ws_read_bytes, 65536);
     CHECK_EQ_INT(c->max_rooms_per_socket, 50);
     CHECK_EQ_INT(c->max_room_name, 256);
     CHECK_EQ_INT(c->handshake_timeout_ms, 10000);
@@ -327,9 +327,9 @@ static void test_ranges(void)
     expect_error("return { port = 65536 }", "port: 65536 is out of range");
     expect_error("return { limits = { maxPayload = 200000000 } }", "limits.maxPayload:");
     expect_error("return { limits = { maxConnections = -1 } }", "limits.maxConnections: -1");
-    expect_error("return { limits = { wsReadBytes = 64 } }",
-                 "limits.wsReadBytes: 64 is out of range 128..65536");
-    expect_error("return { limits = { wsReadBytes = 65537 } }", "limits.wsReadBytes:");
+    expect_error("return { limits = { wsReadBytes = 512 } }",
+                 "limits.wsReadBytes: 512 is out of range 1024..4194304");
+    expect_error("return { limits = { wsReadBytes = 4194305 } }", "limits.wsReadBytes:");
     expect_error("return { heartbeat = { pingIntervalMs = 50 } }", "heartbeat.pingIntervalMs:");
     expect_error("return { sync = { vmPoolSize = 0 } }", "sync.vmPoolSize:");
     expect_error("return { offlineQueue = { ttlMs = 1 << 40 } }", "offlineQueue.ttlMs:");
