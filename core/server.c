@@ -50,7 +50,7 @@ struct server {
     struct wsock_server *wss; /* the listener and every WebSocket */
     char static_root[PATH_MAX];
     int has_static;
-    int uv;         /* libuv is lws's foreign loop (always, since wsock needs it) */
+    int loop_ready; /* loop initialised (lws runs on it as its foreign loop) */
     uv_loop_t loop; /* the one loop of the process when uv */
     uv_signal_t sigs[2];
     uv_prepare_t flush_prepare; /* before the loop blocks: flush what timers queued */
@@ -258,10 +258,10 @@ static void host_wake(void *ud, uint64_t delay_ms)
         return;
     if (delay_ms == 0) {
         /* Ready work (a time-sliced handler, a fanout slice): run it at the end of this loop
-         * pass (libuv) or wake poll() at once; a zero-delay sul would still wait for lws's
-         * timer granularity and leave the core idle between slices. */
+         * pass (or, before the loop runs, when the loop is woken); a zero-delay sul would still
+         * wait for lws's timer granularity and leave the core idle between slices. */
         s->rt_ready = 1;
-        if (s->uv && s->passes)
+        if (s->passes)
             uv_idle_start(&s->rt_idle, on_rt_idle);
         else
             lws_cancel_service(s->ctx);
@@ -411,16 +411,12 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Leave the loop: uv_run returns once stopped; lws_service's poll is woken. */
+/* Leave the loop: uv_run returns once stopped. */
 static void stop_loop(struct server *s)
 {
-    if (s->uv)
-        uv_stop(&s->loop);
-    else
-        lws_cancel_service(s->ctx);
+    uv_stop(&s->loop);
 }
 
-/* SIGINT/SIGTERM as loop callbacks (uv signal handles). */
 /* The end of a libuv loop pass (after the I/O callbacks, and again before the loop blocks):
  * tell the table of the WebSockets that closed, run the runtime work that is ready, then
  * write each connection's frames with one write. */
@@ -490,7 +486,7 @@ struct server *server_new(const struct config *cfg)
         LOG_E("cannot start", "\"error\":\"uv_loop_init\"");
         goto fail;
     }
-    s->uv = 1;
+    s->loop_ready = 1;
     loops[0] = &s->loop;
     info.foreign_loops = loops;
     info.options |= LWS_SERVER_OPTION_LIBUV;
@@ -573,67 +569,44 @@ fail:
     return NULL;
 }
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    server_interrupted = 1;
-    if (server_signal_ctx)
-        lws_cancel_service(server_signal_ctx);
-}
-
 int server_run(struct server *s)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    if (s->uv) {
-        int sig[2] = {SIGINT, SIGTERM};
-        for (int i = 0; i < 2; i++) {
-            uv_signal_init(&s->loop, &s->sigs[i]);
-            s->sigs[i].data = s;
-            uv_signal_start(&s->sigs[i], on_uv_signal, sig[i]);
-        }
-        /* One write per connection per loop pass (conn_table_flush). */
-        uv_prepare_init(&s->loop, &s->flush_prepare);
-        s->flush_prepare.data = s;
-        uv_prepare_start(&s->flush_prepare, on_flush_prepare);
-        uv_check_init(&s->loop, &s->flush_check);
-        s->flush_check.data = s;
-        uv_check_start(&s->flush_check, on_flush_check);
-        uv_idle_init(&s->loop, &s->rt_idle);
-        s->rt_idle.data = s;
-        conn_table_set_deferred_flush(s->conns, 1);
-        s->passes = 1;
-    } else {
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+    /* SIGINT/SIGTERM as loop callbacks (uv signal handles). */
+    int sig[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(&s->loop, &s->sigs[i]);
+        s->sigs[i].data = s;
+        uv_signal_start(&s->sigs[i], on_uv_signal, sig[i]);
     }
+    /* One write per connection per loop pass (conn_table_flush). */
+    uv_prepare_init(&s->loop, &s->flush_prepare);
+    s->flush_prepare.data = s;
+    uv_prepare_start(&s->flush_prepare, on_flush_prepare);
+    uv_check_init(&s->loop, &s->flush_check);
+    s->flush_check.data = s;
+    uv_check_start(&s->flush_check, on_flush_check);
+    uv_idle_init(&s->loop, &s->rt_idle);
+    s->rt_idle.data = s;
+    conn_table_set_deferred_flush(s->conns, 1);
+    s->passes = 1;
     signal(SIGPIPE, SIG_IGN);
     server_signal_ctx = s->ctx;
     LOG_I("listening", "\"host\":\"%s\",\"port\":%d,\"maxConnections\":%u", s->cfg->host,
           s->wss ? wsock_server_port(s->wss) : s->cfg->port, s->cfg->max_connections);
-    if (s->uv) {
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        for (int i = 0; i < 2; i++) {
-            uv_signal_stop(&s->sigs[i]);
-            uv_close((uv_handle_t *)&s->sigs[i], NULL);
-        }
-        conn_table_flush(s->conns);
-        conn_table_set_deferred_flush(s->conns, 0);
-        s->passes = 0;
-        uv_idle_stop(&s->rt_idle);
-        uv_close((uv_handle_t *)&s->rt_idle, NULL);
-        uv_prepare_stop(&s->flush_prepare);
-        uv_close((uv_handle_t *)&s->flush_prepare, NULL);
-        uv_check_stop(&s->flush_check);
-        uv_close((uv_handle_t *)&s->flush_check, NULL);
-    } else {
-        while (!server_interrupted) {
-            if (lws_service(s->ctx, 0) < 0)
-                break;
-        }
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 2; i++) {
+        uv_signal_stop(&s->sigs[i]);
+        uv_close((uv_handle_t *)&s->sigs[i], NULL);
     }
+    conn_table_flush(s->conns);
+    conn_table_set_deferred_flush(s->conns, 0);
+    s->passes = 0;
+    uv_idle_stop(&s->rt_idle);
+    uv_close((uv_handle_t *)&s->rt_idle, NULL);
+    uv_prepare_stop(&s->flush_prepare);
+    uv_close((uv_handle_t *)&s->flush_prepare, NULL);
+    uv_check_stop(&s->flush_check);
+    uv_close((uv_handle_t *)&s->flush_check, NULL);
     LOG_I("stopping", "\"connections\":%u", conn_table_count(s->conns));
     server_signal_ctx = NULL;
     return 0;
@@ -659,7 +632,7 @@ void server_free(struct server *s)
         reload_stop(s->reload);
         conn_table_set_context(s->conns, NULL);
         lws_context_destroy(s->ctx);
-        if (s->uv && !s->no_loop_teardown) {
+        if (s->loop_ready && !s->no_loop_teardown) {
             /* Foreign loop: lws closes its handles on the loop, then a second destroy call
              * finishes the context. */
             for (int i = 0; i < 1000 && uv_run(&s->loop, UV_RUN_NOWAIT); i++)
@@ -669,7 +642,7 @@ void server_free(struct server *s)
                 ;
             uv_loop_close(&s->loop);
         }
-    } else if (s->uv) {
+    } else if (s->loop_ready) {
         uv_loop_close(&s->loop);
     }
     if (s->conns)

@@ -153,6 +153,18 @@ void wsock_read_head(struct wsock *ws)
     }
     const char *text = ws->part_len ? (const char *)ws->part : (const char *)buf;
     size_t have = ws->part_len + (size_t)n;
+    /* Only a GET can be an upgrade. Anything else goes to lws before a byte of it is taken:
+     * lws 4.1.6 corrupts a request body that follows a head given as its first read buffer
+     * (seen with POSTs: the body misread, then a busy loop), so only a GET's head is ever
+     * handed over that way. */
+    size_t cmp = have < 4 ? have : 4;
+    if (memcmp(text, "GET ", cmp) != 0) {
+        if (!ws->part_len)
+            hand_to_http(ws, NULL, 0);
+        else
+            refuse(ws, 400, NULL); /* we took "G", "GE" or "GET", then something else */
+        return;
+    }
     struct wsproto_head head;
     int r = wsproto_head_parse(text, have, &head);
     if (r == WSPROTO_HEAD_MORE) { /* take what came; the rest of the head will follow */

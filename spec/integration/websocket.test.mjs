@@ -708,6 +708,75 @@ describe('websocket transport (RFC 6455 over raw TCP)', () => {
       assert.equal(typeof JSON.parse(r.body).connections, 'number');
     });
 
+    // A plain HTTP request reaches lws either untouched in the socket (its head came whole)
+    // or with exactly its head's bytes handed over (the head came in pieces); a body must
+    // arrive intact either way, and lws must go on serving the connection afterwards.
+    test('polling POST bodies reach lws intact, whole or with the head in pieces', async () => {
+      const post = (sid, body) => {
+        const b = Buffer.from(body, 'latin1');
+        return {
+          head: Buffer.from([`POST /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1`,
+            `Host: ${HOST}:${srv.port}`, 'Content-Type: text/plain;charset=UTF-8',
+            `Content-Length: ${b.length}`].join('\r\n') + '\r\n\r\n', 'latin1'),
+          body: b,
+        };
+      };
+      const ways = {
+        'head and body in one write': async (c, { head, body }) => c.write(Buffer.concat([head, body])),
+        'head in 7-byte pieces, then the body': async (c, { head, body }) => {
+          await c.writeSlowly(head, 7, 3);
+          await sleep(20);
+          c.write(body);
+        },
+        'head in pieces, its last piece carrying the body': async (c, { head, body }) => {
+          await c.writeSlowly(head.subarray(0, head.length - 5), 9, 3);
+          await sleep(20);
+          c.write(Buffer.concat([head.subarray(head.length - 5), body]));
+        },
+      };
+      ways['a POST byte by byte'] = async (c, { head, body }) => c.writeSlowly(Buffer.concat([head, body]), 1, 1);
+      for (const [way, send] of Object.entries(ways)) {
+        const hc = await Conn.open(srv.port);
+        hc.write(httpGet(srv.port, '/socket.io/?EIO=4&transport=polling'));
+        const res = await hc.readResponse();
+        assert.equal(res.status, 200, `${way}: handshake ${res.statusLine}`);
+        const { sid } = JSON.parse(res.body.slice(1));
+        const c = await Conn.open(srv.port);
+        await send(c, post(sid, '40'));
+        const r = await c.readResponse();
+        assert.equal(r.status, 200, `${way}: POST ${r.statusLine} ${r.body.slice(0, 200)}`);
+        assert.equal(r.body, 'ok', `${way}: POST body`);
+        // the same keep-alive connection: a second POST, then the held GET gets the CONNECT answer
+        const again = post(sid, '3');
+        c.write(Buffer.concat([again.head, again.body]));
+        const r2 = await c.readResponse();
+        assert.equal(r2.status, 200, `${way}: second POST ${r2.statusLine} ${r2.body.slice(0, 200)}`);
+        hc.write(httpGet(srv.port, `/socket.io/?EIO=4&transport=polling&sid=${sid}`));
+        const g = await hc.readResponse();
+        assert.match(g.body, /^40\{"sid":/, `${way}: the CONNECT was received: ${g.body.slice(0, 200)}`);
+      }
+      // a GET whose head came in pieces (lws gets exactly its head as its first read), then a
+      // POST with a body on the same keep-alive connection
+      {
+        const hc = await Conn.open(srv.port);
+        await hc.writeSlowly(httpGet(srv.port, '/socket.io/?EIO=4&transport=polling'), 7, 3);
+        const res = await hc.readResponse();
+        assert.equal(res.status, 200, `GET in pieces: ${res.statusLine}`);
+        const { sid } = JSON.parse(res.body.slice(1));
+        const p = post(sid, '40');
+        hc.write(Buffer.concat([p.head, p.body]));
+        const r = await hc.readResponse();
+        assert.equal(r.body, 'ok', `POST after a GET in pieces: ${r.statusLine} ${r.body.slice(0, 200)}`);
+        const c = await Conn.open(srv.port);
+        c.write(httpGet(srv.port, `/socket.io/?EIO=4&transport=polling&sid=${sid}`));
+        assert.match((await c.readResponse()).body, /^40\{"sid":/, 'the CONNECT was received');
+      }
+      // and the server is still responsive (no busy loop left behind)
+      const c = await Conn.open(srv.port);
+      c.write(httpGet(srv.port, '/luckysync/stats'));
+      assert.equal((await c.readResponse()).status, 200);
+    });
+
     test('polling handshake, then the upgrade to websocket on its sid (2probe, 3probe, 5)', async () => {
       const hc = await Conn.open(srv.port);
       hc.write(httpGet(srv.port, '/socket.io/?EIO=4&transport=polling'));
