@@ -2,19 +2,19 @@
  * sids, creating and closing connections, the send queue and write requests, virtual
  * connections (HTTP sync), heartbeat and session timers, Socket.IO state accessors and the
  * handling of one inbound Engine.IO packet. The transports live beside it: conn_poll.c (HTTP
- * long-polling, origin/CORS) and conn_ws.c (WebSocket, deferred flush and read-more); all
+ * long-polling, origin/CORS) and conn_ws.c (WebSocket over wsock, deferred flush); all
  * three share struct conn and struct conn_table through conn_int.h.
  *
  * Lifetime: a connection is created by a handshake (polling GET without sid, or a WebSocket
  * without sid) and lives in a slot of the table. conn_close() removes its room membership at
- * once, unlinks its sid and marks it closing; the struct itself is freed when no wsi refers
- * to it any more (WebSocket: in the CLOSED callback after an async kill; polling: at once,
- * since the held GET finds the id gone and answers with a close packet). Every wsi stores
- * only the connection id, never the pointer.
+ * once, unlinks its sid and marks it closing; the struct itself is freed when no socket
+ * refers to it any more (WebSocket: when wsock reports the close at the end of the loop
+ * pass; polling: at once, since the held GET finds the id gone and answers with a close
+ * packet). Every wsi and wsock stores only the connection id, never the pointer.
  *
  * Writes: frames sit in the connection's send queue as shared bufs holding Engine.IO packet
- * text. A WebSocket writeable callback frames every queued packet (RFC 6455 header by hand)
- * into one scratch buffer and sends it with a single LWS_WRITE_RAW; a held polling GET
+ * text. At the end of a loop pass every queued packet of a WebSocket is framed (RFC 6455
+ * header by hand) into one scratch buffer and sent with a single wsock_send; a held polling GET
  * answers with the queued packets joined by the record separator (engine.io-protocol v4,
  * "HTTP long-polling"). */
 #include "conn.h"
@@ -36,8 +36,8 @@
 #include "room.h"
 #include "runtime.h"
 #include "sendq.h"
-#include "srooms.h"
 #include "session.h"
+#include "srooms.h"
 #include "timer.h"
 #include "wsock.h"
 
@@ -85,9 +85,8 @@ struct conn_table *conn_table_new(const struct config *cfg, struct room_registry
     t->ping = buf_from("2", 1);
     t->noop = buf_from("6", 1);
     t->close_pkt = buf_from("1", 1);
-    if (!t->slots || !t->gens || !t->free_slots || !t->pending || !t->dirty ||
-        !t->sid_buckets || !t->wheel || !t->fanout ||
-        !t->srooms || !t->ping || !t->noop || !t->close_pkt)
+    if (!t->slots || !t->gens || !t->free_slots || !t->pending || !t->dirty || !t->sid_buckets ||
+        !t->wheel || !t->fanout || !t->srooms || !t->ping || !t->noop || !t->close_pkt)
         goto fail;
     for (unsigned i = 0; i < t->nslots; i++)
         t->free_slots[i] = t->nslots - 1 - i;
@@ -262,8 +261,7 @@ static void sid_unlink(struct conn_table *t, struct conn *c)
 /* Random 120-bit Engine.IO sid, base64url. */
 static void make_sid(char out[SID_LEN + 1])
 {
-    static const char a[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char r[SID_LEN];
     randombytes_buf(r, sizeof r);
     for (int i = 0; i < SID_LEN; i++)
@@ -343,8 +341,7 @@ void conn_close(struct conn_table *t, struct conn *c, const char *reason)
     c->close_pending = 0;
     char esc[256];
     log_write(c->transport == T_VIRTUAL ? LOG_DEBUG : LOG_INFO, "conn closed",
-              "\"conn\":\"%s\",\"reason\":\"%s\"", c->sid,
-              log_escape(reason, esc, sizeof esc));
+              "\"conn\":\"%s\",\"reason\":\"%s\"", c->sid, log_escape(reason, esc, sizeof esc));
     detach(t, c);
     if (c->ws)
         wsock_close(c->ws, 0); /* its closed callback destroys c */
@@ -380,11 +377,10 @@ int conn_send(struct conn_table *t, struct conn *c, struct buf *packet)
 {
     if (c->closing || c->close_pending)
         return -EPIPE;
-    int rc = sendq_push(&c->q, packet, t->cfg->send_queue_max_frames,
-                        t->cfg->send_queue_max_bytes);
+    int rc = sendq_push(&c->q, packet, t->cfg->send_queue_max_frames, t->cfg->send_queue_max_bytes);
     if (rc == -ENOBUFS) {
-        LOG_W("slow consumer", "\"conn\":\"%s\",\"queuedFrames\":%u,\"queuedBytes\":%zu",
-              c->sid, sendq_count(&c->q), sendq_bytes(&c->q));
+        LOG_W("slow consumer", "\"conn\":\"%s\",\"queuedFrames\":%u,\"queuedBytes\":%zu", c->sid,
+              sendq_count(&c->q), sendq_bytes(&c->q));
         conn_close_later(t, c, "send queue over its bound (slow consumer)");
         return rc;
     }
@@ -620,18 +616,9 @@ void conn_capture_token_text(struct conn *c, const char *authz, size_t alen, con
 
 void conn_capture_token(struct conn *c, struct lws *wsi)
 {
-    char hdr[8192];
-    size_t n = 0;
-    const char *tok = NULL;
-    if (lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
-        tok = session_token_from_authorization(hdr, &n);
-    if (!tok && lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_COOKIE) > 0)
-        tok = session_token_from_cookie(hdr, &n);
-    if (tok) {
-        c->hs_token = malloc(n + 1);
-        if (c->hs_token) {
-            memcpy(c->hs_token, tok, n);
-            c->hs_token[n] = '\0';
-        }
-    }
+    char authz[8192], cookie[8192];
+    int an = lws_hdr_copy(wsi, authz, sizeof authz, WSI_TOKEN_HTTP_AUTHORIZATION);
+    int cn = lws_hdr_copy(wsi, cookie, sizeof cookie, WSI_TOKEN_HTTP_COOKIE);
+    conn_capture_token_text(c, an > 0 ? authz : NULL, an > 0 ? (size_t)an : 0,
+                            cn > 0 ? cookie : NULL, cn > 0 ? (size_t)cn : 0);
 }

@@ -3,6 +3,8 @@
  * Section names refer to https://github.com/socketio/engine.io-protocol (revision 4). */
 #include "eio.h"
 
+#include "wsproto.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,25 +91,7 @@ int eio_open_encode(char *out, size_t cap, const char *sid, unsigned ping_interv
     return n;
 }
 
-/* RFC 6455 §5.2: FIN + opcode 0x1 (text), no mask; the length uses the shortest form
- * (7-bit, 16-bit after 126, 64-bit after 127), multi-byte lengths in network byte order. */
 size_t eio_ws_header(unsigned char out[10], size_t payload_len)
 {
-    out[0] = 0x81;
-    if (payload_len < 126) {
-        out[1] = (unsigned char)payload_len;
-        return 2;
-    }
-    if (payload_len <= 0xffff) {
-        out[1] = 126;
-        out[2] = (unsigned char)(payload_len >> 8);
-        out[3] = (unsigned char)payload_len;
-        return 4;
-    }
-    /* §5.2: the most significant bit of the 64-bit length must be 0. */
-    unsigned long long n = (unsigned long long)payload_len & 0x7fffffffffffffffULL;
-    out[1] = 127;
-    for (int i = 0; i < 8; i++)
-        out[2 + i] = (unsigned char)(n >> (56 - 8 * i));
-    return 10;
+    return wsproto_header_encode(out, WSPROTO_TEXT, payload_len);
 }

@@ -1,8 +1,9 @@
 /* server: the process's one event loop (libuv, handed to libwebsockets as its foreign loop:
- * lws_sul timers, raw-fd adoption for inotify and later hiredis, uv signal handles; lws's own
- * poll() loop with LUCKYSYNC_POLL_LOOP=1), the vhost and its protocols, the HTTP routes
- * (Engine.IO polling, POST /sync, static files, stats, the --dev token) and the handler
- * runtime's view of the transport. Uses conn, http_sync, reload, runtime, room, config, log. */
+ * lws_sul timers, raw-fd adoption for inotify and later hiredis, uv signal handles), the
+ * listener and WebSockets (wsock, its callbacks into conn), the vhost that serves plain HTTP
+ * on connections wsock hands over, the HTTP routes (Engine.IO polling, POST /sync, static
+ * files, stats, the --dev token) and the handler runtime's view of the transport. Uses conn,
+ * wsock, http_sync, reload, runtime, room, config, log. */
 #ifndef LUCKYSYNC_SERVER_H
 #define LUCKYSYNC_SERVER_H
 

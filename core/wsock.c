@@ -213,6 +213,24 @@ void wsock_wind_down(struct wsock *ws, unsigned code, int linger)
         wsock_reap_queue(ws);
 }
 
+/* The socket is unusable or the peer is gone: an open connection winds down without a close
+ * frame (its owner is told); any other is released at the reap. */
+static void end_now(struct wsock *ws)
+{
+    if (ws->state == WS_OPEN) {
+        wsock_wind_down(ws, 0, 0);
+        return;
+    }
+    wsock_drop(ws);
+}
+
+void wsock_drop(struct wsock *ws)
+{
+    wsock_state_set(ws, WS_DEAD);
+    wsock_events_set(ws, 0);
+    wsock_reap_queue(ws);
+}
+
 static void flush_out(struct wsock *ws)
 {
     while (ws->out_off < ws->out_len) {
@@ -225,13 +243,7 @@ static void flush_out(struct wsock *ws)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (ws->state == WS_LINGER) {
-            wsock_state_set(ws, WS_DEAD);
-            wsock_events_set(ws, 0);
-            wsock_reap_queue(ws);
-        } else {
-            wsock_wind_down(ws, 0, 0);
-        }
+        end_now(ws);
         return;
     }
     free(ws->out);
@@ -263,13 +275,7 @@ static void on_readable(struct wsock *ws)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (n <= 0) { /* the peer's end, or a reset */
-            if (ws->state == WS_LINGER) {
-                wsock_state_set(ws, WS_DEAD);
-                wsock_events_set(ws, 0);
-                wsock_reap_queue(ws);
-            } else {
-                wsock_wind_down(ws, 0, 0);
-            }
+            end_now(ws);
             return;
         }
         if (ws->state == WS_OPEN)
@@ -486,15 +492,11 @@ void wsock_server_tick(struct wsock_server *s)
     uint64_t now = uv_now(s->loop);
     while (s->heads.first && s->heads.first->deadline <= now) {
         struct wsock *ws = s->heads.first;
-        wsock_state_set(ws, WS_DEAD);
-        wsock_events_set(ws, 0);
-        wsock_reap_queue(ws);
+        wsock_drop(ws);
     }
     while (s->lingers.first && s->lingers.first->deadline <= now) {
         struct wsock *ws = s->lingers.first;
-        wsock_state_set(ws, WS_DEAD);
-        wsock_events_set(ws, 0);
-        wsock_reap_queue(ws);
+        wsock_drop(ws);
     }
     wsock_server_reap(s); /* and resume accepting when it may */
 }

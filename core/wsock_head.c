@@ -137,9 +137,7 @@ void wsock_read_head(struct wsock *ws)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) { /* the peer's end, or a reset */
-        wsock_state_set(ws, WS_DEAD);
-        wsock_events_set(ws, 0);
-        wsock_reap_queue(ws);
+        wsock_drop(ws);
         return;
     }
     if (ws->part_len) { /* the head so far, then what the socket holds (not taken yet) */

@@ -67,6 +67,9 @@ void wsock_state_set(struct wsock *ws, enum ws_state st);
 void wsock_events_set(struct wsock *ws, int events);
 /* Queue ws for wsock_server_reap (the owner's closed callback, then the release). */
 void wsock_reap_queue(struct wsock *ws);
+/* Drop ws at once (WS_DEAD, no more events); released at the reap. Not for an open one whose
+ * owner must be told: that is wsock_wind_down. */
+void wsock_drop(struct wsock *ws);
 /* Release ws: handle, descriptor (unless -1), buffers. Not while the owner is owed a call. */
 void wsock_finalize(struct wsock *ws);
 /* Send what the kernel takes now, keep the rest. Returns 0 or a negative errno. */

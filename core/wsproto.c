@@ -398,9 +398,10 @@ size_t wsproto_header_encode(unsigned char out[10], unsigned opcode, size_t payl
         out[3] = (unsigned char)payload_len;
         return 4;
     }
+    uint64_t n = (uint64_t)payload_len & 0x7fffffffffffffffULL; /* §5.2: top bit 0 */
     out[1] = 127;
     for (int i = 0; i < 8; i++)
-        out[2 + i] = (unsigned char)((uint64_t)payload_len >> (56 - 8 * i));
+        out[2 + i] = (unsigned char)(n >> (56 - 8 * i));
     return 10;
 }
 

@@ -1,7 +1,7 @@
-// Bursts: many sync requests arriving in one TCP write. lws reads 256 bytes per readiness event
-// and the server reads the rest of a burst in the same loop pass (conn_table_read_more, at most
-// 64 reads per connection per pass), then writes each connection's frames with one write at the
-// end of the pass (conn_table_flush). Whatever the split between passes, every request must be
+// Bursts: many sync requests arriving in one TCP write. wsock reads up to limits.wsReadBytes per
+// recv (64 KB by default) into its shared buffer and runs every whole frame in it; a frame cut by
+// the end of a read waits in a buffer of its own for the rest. Each connection's frames leave
+// with one write at the end of the pass (conn_table_flush). Whatever the split between passes, every request must be
 // answered, in order, and every member must get every frame, in order — over WebSocket and over
 // polling. The handler tree has no hooks and no client file, so results take the text path
 // (Lua straight to JSON text); the frames' exact shape is checked here.
@@ -24,16 +24,16 @@ return {
 }
 `;
 
-// The same suite with lws's default 256-byte reads and with limits.wsReadBytes = 4096, where a
-// burst arrives in a few wide reads and frames end anywhere inside them.
-for (const [reads, limits] of [['256-byte reads', {}], ['4096-byte reads', { wsReadBytes: 4096 }]]) describe(`bursts of requests in one write (${reads})`, () => {
+// The same suite with the default 64 KB reads and with limits.wsReadBytes = 1024, where a burst
+// arrives in many reads and frames are cut anywhere by their ends.
+for (const [reads, limits] of [['64 KB reads', {}], ['1024-byte reads', { wsReadBytes: 1024 }]]) describe(`bursts of requests in one write (${reads})`, () => {
   let srv;
   const clients = new Clients();
   const raws = new RawClients();
   const test = (name, fn) => it(name, { timeout: TEST_TIMEOUT_MS }, withServerLog(() => srv, fn));
 
   before(async () => {
-    srv = new LuckySync({ label: `burst-${limits.wsReadBytes || 256}`, config: { rooms: { policy: 'anyone' }, limits } });
+    srv = new LuckySync({ label: `burst-${limits.wsReadBytes || 65536}`, config: { rooms: { policy: 'anyone' }, limits } });
     const dir = path.join(srv.handlersDir, 'burst', '_sync');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'echo_server_v1.lua'), ECHO);
@@ -113,11 +113,11 @@ for (const [reads, limits] of [['256-byte reads', {}], ['4096-byte reads', { wsR
     assert.deepEqual(polled.map((f) => f.serverOutput.i), Array.from({ length: n }, (_, k) => k + 1));
   }
 
-  test('40 requests in one write (about 40 reads of 256 B, one pass)', async () => {
+  test('40 requests in one write', async () => {
     await burst(40, 60);
   });
 
-  test('300 requests in one write (over the 64 reads a pass allows: the rest in later passes)', async () => {
+  test('300 requests in one write (more than 4 reads of 1 KB per readiness event: the rest on later passes)', async () => {
     await burst(300, 120);
   });
 });

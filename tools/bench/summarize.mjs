@@ -38,7 +38,8 @@ const WIDE_LABEL = "luckysync-wide";
 const SIO = "socketio";
 
 if (mode === "rate") {
-  const [scen, rooms, members, payload] = rest.map((x, i) => (i ? Number(x) : x));
+  const [scen, rooms, members, payload, load] = rest.map((x, i) => (i ? Number(x) : x));
+  const share = load > 0 && load < 1 ? load : 0.5;
   let tput;
   if (scen === "fanout") {
     const f = (r) => r.scenario === "fanout" && r.rooms === rooms && r.members === members &&
@@ -48,7 +49,7 @@ if (mode === "rate") {
     const f = (r) => r.scenario === "rpc" && r.rate === 0 && r.ok;
     tput = Math.min(pick(f, LS, (r) => r.answers_per_s), pick(f, SIO, (r) => r.answers_per_s));
   }
-  console.log(Number.isFinite(tput) ? Math.max(1, Math.round(tput / 2)) : 0);
+  console.log(Number.isFinite(tput) ? Math.max(1, Math.round(tput * share)) : 0);
   process.exit(0);
 }
 
@@ -84,13 +85,16 @@ if (fanRows.length) {
 const paced = runs.filter((r) => r.scenario === "fanout" && r.rate > 0 && (r.label === LS || r.label === SIO));
 const pacedKeys = [...new Set(paced.map((r) => `${r.rooms}x${r.members}x${r.payload}x${r.rate}`))];
 if (pacedKeys.length) {
-  p("### Fanout: end-to-end latency at the same offered load (paced at half the slower server's throughput; medians)");
+  p("### Fanout: end-to-end latency at the same offered load (paced at a share of the slower server's throughput; medians)");
   p();
   p("The last column is the measurement floor: the same paced load against `luckysync-bench sink`, a");
   p("trivial C server (no JSON, no handler), when `compare` ran it.");
   p();
-  p("| rooms × members | payload | offered msg/s | LuckySync p50 / p99 / max ms | Socket.IO p50 / p99 / max ms | p99 ratio | target ≤ 0.2 | sink p50 / p99 ms |");
-  p("| --- | --- | ---: | --- | --- | ---: | --- | --- |");
+  p("The load column is the offered rate over the slower server's median throughput in this file");
+  p("(`compare --load`, 0.5 by default).");
+  p();
+  p("| rooms × members | payload | load | offered msg/s | LuckySync p50 / p99 / max ms | Socket.IO p50 / p99 / max ms | p99 ratio | target ≤ 0.2 | sink p50 / p99 ms |");
+  p("| --- | --- | ---: | ---: | --- | --- | ---: | --- | --- |");
   for (const k of pacedKeys) {
     const [rooms, members, payload, rate] = k.split("x").map(Number);
     const f = (r) => r.scenario === "fanout" && r.rooms === rooms && r.members === members &&
@@ -101,7 +105,11 @@ if (pacedKeys.length) {
     const k99 = ratio(a[1], b[1]);
     const fl = lat("sink");
     const floor = Number.isFinite(fl[0]) ? `${fmt(fl[0], 2)} / ${fmt(fl[1], 2)}` : "–";
-    p(`| ${rooms} × ${members} | ${payload} B | ${fmt(rate * members)} | ${a.map((x) => fmt(x, 2)).join(" / ")} | ${b.map((x) => fmt(x, 2)).join(" / ")} | ${fmt(k99, 2)} | ${verdict(Number.isFinite(k99) ? k99 <= 0.2 : undefined)} | ${floor} |`);
+    const full = (r) => r.scenario === "fanout" && r.rooms === rooms && r.members === members &&
+      r.payload === payload && r.rate === 0 && r.ok;
+    const slower = Math.min(pick(full, LS, (r) => r.requests_per_s), pick(full, SIO, (r) => r.requests_per_s));
+    const share = Number.isFinite(slower) && slower > 0 ? fmt(rate / slower, 2) : "–";
+    p(`| ${rooms} × ${members} | ${payload} B | ${share} | ${fmt(rate * members)} | ${a.map((x) => fmt(x, 2)).join(" / ")} | ${b.map((x) => fmt(x, 2)).join(" / ")} | ${fmt(k99, 2)} | ${verdict(Number.isFinite(k99) ? k99 <= 0.2 : undefined)} | ${floor} |`);
   }
   p();
 }
