@@ -26,13 +26,13 @@ static int grow(struct sendq *q, unsigned max_frames)
 {
     if (q->cap == SENDQ_MAX_CAP)
         return -ENOBUFS;
-    unsigned limit = pow2_at_least(max_frames);
-    if (q->cap == 0) { /* first frame: the ring inside the struct */
+    if (q->cap == 0) { /* first frame: the ring inside the struct (no loop on the hot path) */
         q->ring = q->inline_ring;
-        q->cap = SENDQ_INLINE < limit ? SENDQ_INLINE : limit;
+        q->cap = max_frames >= SENDQ_INLINE ? SENDQ_INLINE : pow2_at_least(max_frames);
         q->head = 0;
         return 0;
     }
+    unsigned limit = pow2_at_least(max_frames);
     unsigned cap = q->cap * 2 < SENDQ_MIN_CAP ? SENDQ_MIN_CAP : q->cap * 2;
     if (cap > limit)
         cap = limit; /* still > count: count + 1 <= max_frames <= limit */
