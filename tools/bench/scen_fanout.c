@@ -182,7 +182,10 @@ static void tick(struct bench *b)
         if (p->state != CS_READY)
             continue;
         if (b->o.rate > 0) {
-            uint64_t due = (uint64_t)((double)(b->now - f->t_pace) / 1e9 * f->per_pub_rate);
+            /* publisher r's slots are offset by r/R of a slot: the rooms' requests arrive
+             * evenly spread, not all publishers at the same instant */
+            uint64_t due = (uint64_t)((double)(b->now - f->t_pace) / 1e9 * f->per_pub_rate +
+                                      (double)r / f->R);
             while (p->u1 < due) { /* u1: pacing slots used */
                 p->u1++;
                 if (outstanding(f, p) >= b->o.window)

@@ -108,7 +108,9 @@ static void tick(struct bench *b)
         if (c->state != CS_READY)
             continue;
         if (p->per_client_rate > 0) {
-            uint64_t due = (uint64_t)((double)(b->now - p->t_pace) / 1e9 * p->per_client_rate);
+            /* client i's slots are offset by i/n of a slot (evenly spread arrivals) */
+            uint64_t due = (uint64_t)((double)(b->now - p->t_pace) / 1e9 * p->per_client_rate +
+                                      (double)i / p->n);
             while (c->u1 < due) {
                 c->u1++;
                 if (c->seq - c->last >= b->o.window)
