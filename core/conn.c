@@ -14,7 +14,8 @@
  *
  * Writes: frames sit in the connection's send queue as shared bufs holding Engine.IO packet
  * text. At the end of a loop pass every queued packet of a WebSocket is framed (RFC 6455
- * header by hand) into one scratch buffer and sent with a single wsock_send; a held polling GET
+ * header by hand) and sent with a single wsock_sendv (headers and short packets copied into
+ * one scratch buffer, long ones sent from their shared buf); a held polling GET
  * answers with the queued packets joined by the record separator (engine.io-protocol v4,
  * "HTTP long-polling"). */
 #include "conn.h"

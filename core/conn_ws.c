@@ -7,6 +7,7 @@
 #include "conn_int.h"
 
 #include <libwebsockets.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "wsproto.h"
 
 #define WS_BATCH_BYTES (64 * 1024)
+#define WS_REF_BYTES 512 /* packets this long are sent from their own buffer */
 
 /* ---- WebSocket (wsock callbacks) ---- */
 
@@ -122,11 +124,30 @@ static void ws_on_message(void *ud, struct wsock *ws, uint64_t user, const char 
     ws_message(t, c, p, len);
 }
 
-/* Frames the probe answer and as many queued packets as fit in one batch into the scratch
- * buffer and sends them with one write. Returns -1 when the connection is gone. */
+/* One piece of a batch: a range of the scratch buffer (p NULL: the buffer may move while the
+ * batch grows, so its offset), or a queued packet's own bytes. */
+struct piece {
+    const void *p;
+    size_t off, len;
+};
+
+/* Close the scratch run [*run, off) as a piece. */
+static void run_close(struct piece *pc, int *np, size_t *run, size_t off)
+{
+    if (off > *run)
+        pc[(*np)++] = (struct piece){NULL, *run, off - *run};
+    *run = off;
+}
+
+/* Frames the probe answer and as many queued packets as fit in one batch and sends them with
+ * one write. Frame headers and short packets are copied into the scratch buffer; a packet of
+ * WS_REF_BYTES or more (a fanout frame shared by its audience) goes out from its own buffer,
+ * not copied again for each recipient. Returns -1 when the connection is gone. */
 static int ws_write_batch(struct conn_table *t, struct conn *c)
 {
-    size_t off = 0;
+    struct piece pc[WSOCK_IOV_MAX];
+    int np = 0;
+    size_t off = 0, run = 0, total = 0;
     if (conn_scratch_reserve(t, 16))
         return -1;
     if (c->probe_pending) {
@@ -134,26 +155,40 @@ static int ws_write_batch(struct conn_table *t, struct conn *c)
         off += eio_ws_header(t->scratch + off, 6);
         memcpy(t->scratch + off, "3probe", 6);
         off += 6;
+        total = off;
     }
     unsigned n = 0;
     if (c->transport == T_WS) {
         unsigned count = sendq_count(&c->q);
         while (n < count) {
             struct buf *b = sendq_peek(&c->q, n);
-            size_t need = off + 10 + buf_len(b);
-            if (n && need > WS_BATCH_BYTES)
+            size_t bl = buf_len(b);
+            int ref = bl >= WS_REF_BYTES;
+            if (n && (total + 10 + bl > WS_BATCH_BYTES || np + 3 > WSOCK_IOV_MAX))
                 break;
-            if (conn_scratch_reserve(t, need))
+            if (conn_scratch_reserve(t, off + 10 + (ref ? 0 : bl)))
                 return -1;
-            off += eio_ws_header(t->scratch + off, buf_len(b));
-            memcpy(t->scratch + off, buf_cdata(b), buf_len(b));
-            off += buf_len(b);
+            off += eio_ws_header(t->scratch + off, bl);
+            if (ref) {
+                run_close(pc, &np, &run, off);
+                pc[np++] = (struct piece){buf_cdata(b), 0, bl};
+            } else {
+                memcpy(t->scratch + off, buf_cdata(b), bl);
+                off += bl;
+            }
+            total += 10 + bl;
             n++;
         }
     }
-    if (off == 0)
+    run_close(pc, &np, &run, off);
+    if (np == 0)
         return 0;
-    if (wsock_send(c->ws, t->scratch, off) != 0)
+    struct iovec iov[WSOCK_IOV_MAX];
+    for (int i = 0; i < np; i++) {
+        iov[i].iov_base = (void *)(uintptr_t)(pc[i].p ? pc[i].p : t->scratch + pc[i].off);
+        iov[i].iov_len = pc[i].len;
+    }
+    if (wsock_sendv(c->ws, iov, np) != 0)
         return -1;
     sendq_pop(&c->q, n);
     return 0;

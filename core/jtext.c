@@ -73,23 +73,22 @@ static int put_string_rest(struct jtext_buf *b, const unsigned char *s, size_t n
     static const char hex[] = "0123456789ABCDEF", esc_from[] = "\"\\\b\f\n\r\t",
                       esc_to[] = "\"\\bfnrt";
     for (;;) {
-        uint64_t m = 0;
-        for (; n - i >= 8 && !(m = jtext_special8(jtext_load8(s + i))); i += 8, o += 8)
-            memcpy(o, s + i, 8);
-        while (i < n && jtext_plain1(s[i]))
-            *o++ = (char)s[i++];
+        size_t k = (size_t)(jtext_skip_plain(s + i, s + n) - (s + i));
+        memcpy(o, s + i, k);
+        i += k;
+        o += k;
         if (i == n)
             break;
         unsigned c = s[i];
         if (c >= 0x80) {
-            size_t k = jtext_utf8_seq(s + i, n - i);
-            if (!k) {
+            size_t u = jtext_utf8_seq(s + i, n - i);
+            if (!u) {
                 b->len = flushed;
                 return -EINVAL;
             }
-            memcpy(o, s + i, k);
-            o += k;
-            i += k;
+            memcpy(o, s + i, u);
+            o += u;
+            i += u;
             continue;
         }
         /* An escape of up to 6 bytes for 1 input byte: make room for it, the rest, the quote. */
@@ -130,6 +129,20 @@ static inline int put_string(struct jtext_buf *b, const unsigned char *s, size_t
     char *o = b->data + b->len;
     size_t i = 0, flushed = b->len + 1;
     *o++ = '"';
+#ifdef JTEXT_HAVE_SPECIAL16
+    if (n >= 16) { /* the same, 16 bytes at a time */
+        unsigned m = 0;
+        for (; n - i > 16 && !(m = jtext_special16(s + i)); i += 16, o += 16)
+            memcpy(o, s + i, 16);
+        if (!m && !jtext_special16(s + n - 16)) {
+            memcpy(o + (n - i) - 16, s + n - 16, 16);
+            o[n - i] = '"';
+            b->len = (size_t)(o + (n - i) + 1 - b->data);
+            return 0;
+        }
+        return put_string_rest(b, s, n, i, o, flushed);
+    }
+#endif
     if (n >= 8) {
         uint64_t m = 0;
         for (; n - i > 8 && !(m = jtext_special8(jtext_load8(s + i))); i += 8, o += 8)

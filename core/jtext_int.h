@@ -46,6 +46,45 @@ static inline size_t jtext_first8(uint64_t m)
     return (size_t)__builtin_ctzll(m) >> 3;
 }
 
+/* The 16-byte step of the scans, where SSE2 is there (every x86-64): which of the 16 bytes at
+ * s need a closer look inside a JSON string (the bytes jtext_special8 flags), as bit i for
+ * s[i], every flag exact; 0 when none do. One signed comparison below 0x20 catches both the
+ * control bytes and every byte from 0x80 (negative as signed). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define JTEXT_HAVE_SPECIAL16 1
+static inline unsigned jtext_special16(const unsigned char *s)
+{
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i q = _mm_cmpeq_epi8(w, _mm_set1_epi8('"'));
+    __m128i bs = _mm_cmpeq_epi8(w, _mm_set1_epi8('\\'));
+    __m128i lo = _mm_cmplt_epi8(w, _mm_set1_epi8(0x20));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, bs), lo));
+}
+#endif
+
+/* The first byte of s[0..end) that does not stand for itself inside a JSON string, or end:
+ * 16 bytes at a time where SSE2 is there, then 8 at a time, then one at a time. */
+static inline const unsigned char *jtext_skip_plain(const unsigned char *s,
+                                                    const unsigned char *end)
+{
+#ifdef JTEXT_HAVE_SPECIAL16
+    for (; end - s >= 16; s += 16) {
+        unsigned m = jtext_special16(s);
+        if (m)
+            return s + __builtin_ctz(m);
+    }
+#endif
+    for (; end - s >= 8; s += 8) {
+        uint64_t m = jtext_special8(jtext_load8(s));
+        if (m)
+            return s + jtext_first8(m);
+    }
+    while (s < end && jtext_plain1(*s))
+        s++;
+    return s;
+}
+
 /* Length of the well-formed UTF-8 sequence at s (avail > 0 bytes, s[0] >= 0x80), or 0. Rejects
  * what jansson's utf8_check_first/utf8_check_full reject: stray continuation bytes, overlong
  * forms, UTF-16 surrogates (U+D800..U+DFFF) and code points above U+10FFFF (RFC 3629 table). */

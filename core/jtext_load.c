@@ -144,16 +144,9 @@ static const char *scan_string_rest(struct parser *p, struct scratch *sc, size_t
     const unsigned char *end = p->end, *beg = p->s, *s = beg;
     int escaped = 0;
     for (;;) {
-        /* A word at a time to the first byte that is not plain; the input's last bytes (never
+        /* Words at a time to the first byte that is not plain; the input's last bytes (never
          * inside a valid string: a bracket must follow it) one at a time. */
-        uint64_t m = 0;
-        while (end - s >= 8 && !(m = jtext_special8(jtext_load8(s))))
-            s += 8;
-        if (m)
-            s += jtext_first8(m);
-        else
-            while (s < end && jtext_plain1(*s))
-                s++;
+        s = jtext_skip_plain(s, end);
         if (s >= end)
             return fail(p, s, json_error_premature_end_of_input, "premature end of input");
         if (*s == '"') {
@@ -183,6 +176,15 @@ static const char *scan_string_rest(struct parser *p, struct scratch *sc, size_t
  * word at a time; NULL when the string is not plain or ends within the input's last 8 bytes. */
 static inline const unsigned char *plain_end(const unsigned char *s, const unsigned char *end)
 {
+#ifdef JTEXT_HAVE_SPECIAL16
+    for (; end - s >= 16; s += 16) {
+        unsigned m = jtext_special16(s);
+        if (m) {
+            s += __builtin_ctz(m);
+            return *s == '"' ? s : NULL;
+        }
+    }
+#endif
     for (; end - s >= 8; s += 8) {
         uint64_t m = jtext_special8(jtext_load8(s));
         if (m) {

@@ -287,6 +287,10 @@ static int text_result(struct rt_req *req)
     struct jtext_buf b;
     jtext_buf_init(&b);
     size_t s0 = 0, s1 = 0;
+    /* a result is often about as long as the request's data (an echo, an edit): one block
+     * of that size instead of a chain of doublings */
+    if (jtext_buf_reserve(&b, req->data_len + 256) != 0)
+        return 0;
     if (luajson_append_text(req->co, -1, LUAJSON_MAX_DEPTH, &b, "serverOutput", &s0, &s1) != 0) {
         jtext_buf_close(&b);
         return 0;

@@ -81,7 +81,9 @@ char *rt_fanout_text(const struct rt_req *req, size_t *len)
     static const char k_full[] = ",\"fullName\":", k_so[] = ",\"status\":\"success\",\"serverOutput\":",
                       k_msg[] = ",\"clientOutput\":{},\"message\":";
     size_t wl = strlen(wire);
-    int rc = jtext_buf_append(&b, "{\"cb\":", 6);
+    /* the envelope around the result is a few names long: one block for all of it */
+    int rc = jtext_buf_reserve(&b, (req->result_text ? req->result_len : 0) + 3 * wl + 192);
+    rc = rc ? rc : jtext_buf_append(&b, "{\"cb\":", 6);
     rc = rc ? rc : jtext_string_append(&b, cb, strlen(cb));
     rc = rc ? rc : jtext_buf_append(&b, k_full, sizeof k_full - 1);
     rc = rc ? rc : jtext_string_append(&b, wire, wl);
@@ -126,7 +128,8 @@ void rt_answer_success(struct rt_req *req)
     struct jtext_buf b;
     jtext_buf_init(&b);
     static const char head[] = "{\"status\":\"success\",\"message\":", k_res[] = ",\"result\":";
-    int rc = jtext_buf_append(&b, head, sizeof head - 1);
+    int rc = jtext_buf_reserve(&b, (req->result_text ? req->result_len : 0) + 128);
+    rc = rc ? rc : jtext_buf_append(&b, head, sizeof head - 1);
     rc = rc ? rc : append_message(&b, "sync ", req->route->wire, " success");
     rc = rc ? rc : jtext_buf_append(&b, k_res, sizeof k_res - 1);
     if (req->result_text)

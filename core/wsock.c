@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -123,18 +124,31 @@ void wsock_state_set(struct wsock *ws, enum ws_state st)
 
 /* ---- output ---- */
 
-/* Append to the kept-back output. Returns 0 or -ENOBUFS past the bound. */
-static int keep(struct wsock *ws, const void *data, size_t len)
+/* Keep iov[0..n) after its first `skip` bytes behind what is already kept, in one new block
+ * (bounded by out_max). 0, -ENOBUFS over the bound, -ENOMEM. */
+static int keep(struct wsock *ws, const struct iovec *iov, int n, size_t skip)
 {
-    size_t have = ws->out_len - ws->out_off;
+    size_t have = ws->out_len - ws->out_off, len = 0;
+    for (int i = 0; i < n; i++)
+        len += iov[i].iov_len;
+    len -= skip;
     if (have + len > ws->srv->out_max)
         return -ENOBUFS;
-    unsigned char *nb = malloc(have + len);
+    unsigned char *nb = malloc(have + len), *o = nb + have;
     if (!nb)
         return -ENOMEM;
     if (have)
         memcpy(nb, ws->out + ws->out_off, have);
-    memcpy(nb + have, data, len);
+    for (int i = 0; i < n; i++) {
+        size_t l = iov[i].iov_len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(o, (const char *)iov[i].iov_base + skip, l - skip);
+        o += l - skip;
+        skip = 0;
+    }
     free(ws->out);
     ws->out = nb;
     ws->out_off = 0;
@@ -142,33 +156,56 @@ static int keep(struct wsock *ws, const void *data, size_t len)
     return 0;
 }
 
-/* Send now what the kernel takes, keep the rest. Returns 0 or a negative errno (the socket is
- * unusable). */
-int wsock_raw_send(struct wsock *ws, const void *data, size_t len)
+/* Send now what the kernel takes of iov[0..n) (n <= WSOCK_IOV_MAX), in order, with one
+ * sendmsg; keep the rest. Returns 0 or a negative errno (the socket is unusable). */
+static int raw_sendv(struct wsock *ws, const struct iovec *iov, int n)
 {
     if (ws->fd < 0)
         return -EPIPE;
     if (ws->holding || ws->out_len > ws->out_off)
-        return keep(ws, data, len);
-    size_t off = 0;
+        return keep(ws, iov, n, 0);
+    size_t len = 0, off = 0;
+    for (int i = 0; i < n; i++)
+        len += iov[i].iov_len;
+    struct iovec v[WSOCK_IOV_MAX];
+    struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)n};
+    memcpy(v, iov, (size_t)n * sizeof *v);
     while (off < len) {
-        ssize_t n = send(ws->fd, (const char *)data + off, len - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
+        ssize_t k = sendmsg(ws->fd, &msg, MSG_NOSIGNAL);
+        if (k > 0) {
+            off += (size_t)k;
+            /* a partial write: step msg past what went */
+            while (msg.msg_iovlen && (size_t)k >= msg.msg_iov->iov_len) {
+                k -= (ssize_t)msg.msg_iov->iov_len;
+                msg.msg_iov++;
+                msg.msg_iovlen--;
+            }
+            if (msg.msg_iovlen) {
+                msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + k;
+                msg.msg_iov->iov_len -= (size_t)k;
+            }
             continue;
         }
-        if (n < 0 && errno == EINTR)
+        if (k < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         return -EPIPE;
     }
     if (off == len)
         return 0;
-    int rc = keep(ws, (const char *)data + off, len - off);
+    int rc = keep(ws, iov, n, off);
     if (rc == 0)
         wsock_events_set(ws, UV_READABLE | UV_WRITABLE);
     return rc;
+}
+
+/* Send now what the kernel takes, keep the rest. Returns 0 or a negative errno (the socket is
+ * unusable). */
+int wsock_raw_send(struct wsock *ws, const void *data, size_t len)
+{
+    struct iovec v = {(void *)(uintptr_t)data, len};
+    return raw_sendv(ws, &v, 1);
 }
 
 /* Close the socket side: our close frame (code 0: none), then either wait for the peer's end
@@ -513,9 +550,17 @@ uint64_t wsock_user(const struct wsock *ws)
 
 int wsock_send(struct wsock *ws, const void *data, size_t len)
 {
+    struct iovec v = {(void *)(uintptr_t)data, len};
+    return wsock_sendv(ws, &v, 1);
+}
+
+int wsock_sendv(struct wsock *ws, const struct iovec *iov, int n)
+{
     if (ws->state != WS_OPEN)
         return -EPIPE;
-    int rc = wsock_raw_send(ws, data, len);
+    if (n < 1 || n > WSOCK_IOV_MAX)
+        return -EINVAL;
+    int rc = raw_sendv(ws, iov, n);
     if (rc != 0) {
         wsock_wind_down(ws, rc == -ENOBUFS ? 1008 : 0, 0);
         return -EPIPE;

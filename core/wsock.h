@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 struct lws_vhost;
@@ -72,6 +73,11 @@ uint64_t wsock_user(const struct wsock *ws);
  * take is copied and kept, in order, until the socket drains (then the drained callback).
  * Returns 0, or -EPIPE when ws is closed or closing (nothing is sent). */
 int wsock_send(struct wsock *ws, const void *data, size_t len);
+/* The most pieces one wsock_sendv takes. */
+#define WSOCK_IOV_MAX 64
+/* wsock_send of iov[0..n) as one byte sequence, with one sendmsg: the pieces are read during
+ * the call only (what is kept back is copied). -EINVAL when n is not 1..WSOCK_IOV_MAX. */
+int wsock_sendv(struct wsock *ws, const struct iovec *iov, int n);
 /* Bytes kept back by wsock_send, not yet taken by the kernel. */
 size_t wsock_pending(const struct wsock *ws);
 /* Close ws with a close frame (code 1000 when 0): reading stops at once, the closed callback

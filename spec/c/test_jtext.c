@@ -478,6 +478,33 @@ static void test_dump_random(void)
     }
 }
 
+/* The scans go 16, then 8, then 1 byte at a time: one odd byte (or sequence) at every position
+ * of strings 0..48 long, and a string that ends at every distance from the input's end, read
+ * and written as jansson does. */
+static void test_string_steps(void)
+{
+    static const char *const odd[] = {"\"", "\\", "\n", "\x01", "\x1F", "\x7F", "\x80",
+                                      "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3",
+                                      "\xFF", "\\u00e9", "\\n"};
+    char s[64], text[160];
+    for (size_t len = 0; len <= 48; len++) {
+        for (size_t pos = 0; pos <= len; pos++) {
+            for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+                size_t ol = strlen(odd[k]), n = 0;
+                memset(s, 'a', sizeof s);
+                memcpy(s + pos, odd[k], ol);
+                n = len + ol;
+                json_t *a = arr1(json_stringn_nocheck(s, n));
+                agree_dump(a, "string steps");
+                json_decref(a);
+                int t = snprintf(text, sizeof text, "[\"%.*s\"]", (int)n, s);
+                agree_load(text, (size_t)t, "string steps");
+                agree_load(text, (size_t)t - 2, "string steps, cut");
+            }
+        }
+    }
+}
+
 int main(void)
 {
     test_load_table();
@@ -486,5 +513,6 @@ int main(void)
     test_dump_hand();
     test_dump_packet();
     test_dump_random();
+    test_string_steps();
     TEST_MAIN_END();
 }
