@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jtext.h"
 #include "runtime.h"
 #include "timer.h"
 
@@ -93,7 +94,14 @@ struct runtime {
     /* randomness for cancel ids, drawn from libsodium a block at a time */
     unsigned char rnd[4096]; /* 256 ids per getrandom() */
     unsigned rnd_pos; /* sizeof rnd: empty */
+    /* the text of a frame being built (the success answer, the fanout frame), dropped as soon
+     * as it is copied into its frames: kept from request to request (one block, not a
+     * malloc/free and a chain of reallocs per frame), released past RT_TEXT_KEEP */
+    struct jtext_buf text;
 };
+
+/* The largest frame text rt->text keeps between requests. */
+#define RT_TEXT_KEEP (64 * 1024)
 
 uint64_t rt_mono_ns(void);
 /* The by_sender bucket of a connection id (ids are slot | generation << 32: mix both). */
@@ -133,8 +141,11 @@ void rt_answer(struct rt_req *req, json_t *env);
 void rt_answer_error(struct rt_req *req, const char *code, json_t *params);
 /* Answer the sender with the server handler's success result. */
 void rt_answer_success(struct rt_req *req);
-/* The recipients' frame text, serialised once (malloc'd, *len set). NULL on failure. */
-char *rt_fanout_text(const struct rt_req *req, size_t *len);
+/* The recipients' frame text, serialised once into rt->text (*len set; valid until
+ * rt_text_done). NULL on failure. */
+const char *rt_fanout_text(struct rt_req *req, size_t *len);
+/* Done with rt->text: keep its block unless it grew past RT_TEXT_KEEP. */
+void rt_text_done(struct runtime *rt);
 /* The user table of conn's session as handlers see it (new reference), NULL if anonymous. */
 json_t *rt_user_of(struct runtime *rt, uint64_t conn);
 

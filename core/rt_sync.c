@@ -73,11 +73,18 @@ static int append_message(struct jtext_buf *b, const char *a, const char *wire, 
 
 /* The recipients' frame text, serialised once: {"cb":…,"fullName":…,"status":"success",
  * "serverOutput":…,"clientOutput":{},"message":"<wire> sync success"}. NULL on failure. */
-char *rt_fanout_text(const struct rt_req *req, size_t *len)
+void rt_text_done(struct runtime *rt)
+{
+    if (rt->text.cap > RT_TEXT_KEEP)
+        jtext_buf_close(&rt->text);
+    rt->text.len = 0;
+}
+
+const char *rt_fanout_text(struct rt_req *req, size_t *len)
 {
     const char *cb = req->cb ? req->cb : req->route->wire, *wire = req->route->wire;
-    struct jtext_buf b;
-    jtext_buf_init(&b);
+    struct jtext_buf *tb = &req->rt->text, b = *tb;
+    b.len = 0;
     static const char k_full[] = ",\"fullName\":", k_so[] = ",\"status\":\"success\",\"serverOutput\":",
                       k_msg[] = ",\"clientOutput\":{},\"message\":";
     size_t wl = strlen(wire);
@@ -98,8 +105,9 @@ char *rt_fanout_text(const struct rt_req *req, size_t *len)
     rc = rc ? rc : jtext_buf_append(&b, k_msg, sizeof k_msg - 1);
     rc = rc ? rc : append_message(&b, "", wire, " sync success");
     rc = rc ? rc : jtext_buf_append(&b, "}", 1);
+    *tb = b; /* the block may have moved */
     if (rc) {
-        jtext_buf_close(&b);
+        rt_text_done(req->rt);
         return NULL;
     }
     *len = b.len;
@@ -125,8 +133,8 @@ void rt_answer_success(struct rt_req *req)
 {
     if (req->answered)
         return;
-    struct jtext_buf b;
-    jtext_buf_init(&b);
+    struct jtext_buf *tb = &req->rt->text, b = *tb;
+    b.len = 0;
     static const char head[] = "{\"status\":\"success\",\"message\":", k_res[] = ",\"result\":";
     int rc = jtext_buf_reserve(&b, (req->result_text ? req->result_len : 0) + 128);
     rc = rc ? rc : jtext_buf_append(&b, head, sizeof head - 1);
@@ -137,8 +145,9 @@ void rt_answer_success(struct rt_req *req)
     else
         rc = rc ? rc : jtext_dump_append(&b, req->result);
     rc = rc ? rc : jtext_buf_append(&b, "}", 1);
+    *tb = b; /* the block may have moved */
     if (rc) {
-        jtext_buf_close(&b);
+        rt_text_done(req->rt);
         rt_answer_error(req, "server.unavailable", NULL);
         return;
     }
@@ -150,7 +159,7 @@ void rt_answer_success(struct rt_req *req)
     }
     buf_unref(ev);
     buf_unref(ack);
-    jtext_buf_close(&b);
+    rt_text_done(req->rt);
 }
 
 /* ---- users ---- */

@@ -347,10 +347,10 @@ static void begin_fanout(struct rt_req *req)
     }
     /* No client file: one frame for everyone, serialised once. */
     size_t tl = 0;
-    char *text = rt_fanout_text(req, &tl);
+    const char *text = rt_fanout_text(req, &tl);
     if (text) {
         req->frame = sio_event_encode("sync", 4, text, tl, -1);
-        free(text);
+        rt_text_done(rt);
     }
     req->act = req->frame ? ACT_FANOUT : ACT_FINISH;
 }
@@ -611,6 +611,7 @@ void runtime_free(struct runtime *rt)
     rt_gen_unref(rt->gen);
     timer_wheel_free(rt->wheel);
     ratelimit_free(rt->rl);
+    jtext_buf_close(&rt->text);
     free(rt->lua_dir);
     free(rt);
 }
