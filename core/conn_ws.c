@@ -180,9 +180,13 @@ static int ws_write_batch(struct conn_table *t, struct conn *c)
             n++;
         }
     }
-    run_close(pc, &np, &run, off);
-    if (np == 0)
+    if (np == 0) { /* all in the scratch buffer: one piece */
+        if (off && wsock_send(c->ws, t->scratch, off) != 0)
+            return -1;
+        sendq_pop(&c->q, n);
         return 0;
+    }
+    run_close(pc, &np, &run, off);
     struct iovec iov[WSOCK_IOV_MAX];
     for (int i = 0; i < np; i++) {
         iov[i].iov_base = (void *)(uintptr_t)(pc[i].p ? pc[i].p : t->scratch + pc[i].off);

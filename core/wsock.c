@@ -156,8 +156,10 @@ static int keep(struct wsock *ws, const struct iovec *iov, int n, size_t skip)
     return 0;
 }
 
-/* Send now what the kernel takes of iov[0..n) (n <= WSOCK_IOV_MAX), in order, with one
- * sendmsg; keep the rest. Returns 0 or a negative errno (the socket is unusable). */
+/* Send now what the kernel takes of iov[0..n) (n <= WSOCK_IOV_MAX), in order, and keep the
+ * rest: one piece through wsock_raw_send, several with one sendmsg (a partial write means a
+ * full send buffer: the rest is kept at once).
+ * Returns 0 or a negative errno (the socket is unusable). */
 static int raw_sendv(struct wsock *ws, const struct iovec *iov, int n)
 {
     if (ws->fd < 0)
@@ -167,28 +169,18 @@ static int raw_sendv(struct wsock *ws, const struct iovec *iov, int n)
     size_t len = 0, off = 0;
     for (int i = 0; i < n; i++)
         len += iov[i].iov_len;
-    struct iovec v[WSOCK_IOV_MAX];
-    struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)n};
-    memcpy(v, iov, (size_t)n * sizeof *v);
-    while (off < len) {
+    if (n == 1)
+        return wsock_raw_send(ws, iov[0].iov_base, iov[0].iov_len);
+    struct msghdr msg = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)n};
+    for (;;) {
         ssize_t k = sendmsg(ws->fd, &msg, MSG_NOSIGNAL);
-        if (k > 0) {
-            off += (size_t)k;
-            /* a partial write: step msg past what went */
-            while (msg.msg_iovlen && (size_t)k >= msg.msg_iov->iov_len) {
-                k -= (ssize_t)msg.msg_iov->iov_len;
-                msg.msg_iov++;
-                msg.msg_iovlen--;
-            }
-            if (msg.msg_iovlen) {
-                msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + k;
-                msg.msg_iov->iov_len -= (size_t)k;
-            }
-            continue;
+        if (k >= 0) {
+            off = (size_t)k;
+            break;
         }
-        if (k < 0 && errno == EINTR)
+        if (errno == EINTR)
             continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
             break;
         return -EPIPE;
     }
@@ -201,11 +193,35 @@ static int raw_sendv(struct wsock *ws, const struct iovec *iov, int n)
 }
 
 /* Send now what the kernel takes, keep the rest. Returns 0 or a negative errno (the socket is
- * unusable). */
+ * unusable). raw_sendv's one-piece case without an iovec: the path of most writes. */
 int wsock_raw_send(struct wsock *ws, const void *data, size_t len)
 {
+    if (ws->fd < 0)
+        return -EPIPE;
+    if (ws->holding || ws->out_len > ws->out_off) {
+        struct iovec v = {(void *)(uintptr_t)data, len};
+        return keep(ws, &v, 1, 0);
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(ws->fd, (const char *)data + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        return -EPIPE;
+    }
+    if (off == len)
+        return 0;
     struct iovec v = {(void *)(uintptr_t)data, len};
-    return raw_sendv(ws, &v, 1);
+    int rc = keep(ws, &v, 1, off);
+    if (rc == 0)
+        wsock_events_set(ws, UV_READABLE | UV_WRITABLE);
+    return rc;
 }
 
 /* Close the socket side: our close frame (code 0: none), then either wait for the peer's end
@@ -550,8 +566,14 @@ uint64_t wsock_user(const struct wsock *ws)
 
 int wsock_send(struct wsock *ws, const void *data, size_t len)
 {
-    struct iovec v = {(void *)(uintptr_t)data, len};
-    return wsock_sendv(ws, &v, 1);
+    if (ws->state != WS_OPEN)
+        return -EPIPE;
+    int rc = wsock_raw_send(ws, data, len);
+    if (rc != 0) {
+        wsock_wind_down(ws, rc == -ENOBUFS ? 1008 : 0, 0);
+        return -EPIPE;
+    }
+    return 0;
 }
 
 int wsock_sendv(struct wsock *ws, const struct iovec *iov, int n)
