@@ -164,13 +164,13 @@ static int raw_sendv(struct wsock *ws, const struct iovec *iov, int n)
 {
     if (ws->fd < 0)
         return -EPIPE;
+    if (n == 1)
+        return wsock_raw_send(ws, iov[0].iov_base, iov[0].iov_len);
     if (ws->holding || ws->out_len > ws->out_off)
         return keep(ws, iov, n, 0);
     size_t len = 0, off = 0;
     for (int i = 0; i < n; i++)
         len += iov[i].iov_len;
-    if (n == 1)
-        return wsock_raw_send(ws, iov[0].iov_base, iov[0].iov_len);
     struct msghdr msg = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)n};
     for (;;) {
         ssize_t k = sendmsg(ws->fd, &msg, MSG_NOSIGNAL);
@@ -564,16 +564,21 @@ uint64_t wsock_user(const struct wsock *ws)
     return ws->user;
 }
 
+/* A send's outcome for the owner: an unusable socket (or output over its bound: 1008) closes
+ * ws, and the owner sees -EPIPE. */
+static int sent(struct wsock *ws, int rc)
+{
+    if (rc == 0)
+        return 0;
+    wsock_wind_down(ws, rc == -ENOBUFS ? 1008 : 0, 0);
+    return -EPIPE;
+}
+
 int wsock_send(struct wsock *ws, const void *data, size_t len)
 {
     if (ws->state != WS_OPEN)
         return -EPIPE;
-    int rc = wsock_raw_send(ws, data, len);
-    if (rc != 0) {
-        wsock_wind_down(ws, rc == -ENOBUFS ? 1008 : 0, 0);
-        return -EPIPE;
-    }
-    return 0;
+    return sent(ws, wsock_raw_send(ws, data, len));
 }
 
 int wsock_sendv(struct wsock *ws, const struct iovec *iov, int n)
@@ -582,12 +587,7 @@ int wsock_sendv(struct wsock *ws, const struct iovec *iov, int n)
         return -EPIPE;
     if (n < 1 || n > WSOCK_IOV_MAX)
         return -EINVAL;
-    int rc = raw_sendv(ws, iov, n);
-    if (rc != 0) {
-        wsock_wind_down(ws, rc == -ENOBUFS ? 1008 : 0, 0);
-        return -EPIPE;
-    }
-    return 0;
+    return sent(ws, raw_sendv(ws, iov, n));
 }
 
 size_t wsock_pending(const struct wsock *ws)
